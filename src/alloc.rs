@@ -1,0 +1,227 @@
+//! `CountingAlloc`: the global allocator that counts and checks.
+
+use core::alloc::{GlobalAlloc, Layout};
+use std::alloc::System;
+
+use crate::policy::Policy;
+use crate::thread_state::{ThreadState, mode, system, with_state};
+use crate::violation::{Event, Operation, Violation};
+use crate::{budget, registry, report};
+
+/// A global allocator that counts every operation per thread and enforces
+/// the [`NoAllocGuard`](crate::NoAllocGuard)s of the calling thread, then
+/// forwards to the inner allocator `A` (all four `GlobalAlloc` methods, so
+/// in-place `realloc` and `calloc` paths are kept).
+///
+/// Its hot path (no guard, no `measure`) tests one thread-local word and
+/// bumps two thread-local counters: no shared writes, no locks, no
+/// allocation, no formatting.
+///
+/// ```
+/// use alloc_guard::CountingAlloc;
+///
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc = CountingAlloc::system();
+///
+/// fn main() {
+///     assert!(alloc_guard::is_installed());
+/// }
+/// ```
+///
+/// Any other `GlobalAlloc` can be wrapped:
+///
+/// ```
+/// use std::alloc::System;
+/// use alloc_guard::CountingAlloc;
+///
+/// #[global_allocator]
+/// static ALLOC: CountingAlloc<System> = CountingAlloc::new(System);
+/// # fn main() { assert!(alloc_guard::is_installed()); }
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CountingAlloc<A = System> {
+    inner: A,
+}
+
+impl CountingAlloc<System> {
+    /// A counting allocator over the system allocator.
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// # fn main() {}
+    /// ```
+    pub const fn system() -> Self {
+        CountingAlloc { inner: System }
+    }
+}
+
+impl<A> CountingAlloc<A> {
+    /// A counting allocator over `inner`.
+    ///
+    /// ```
+    /// use std::alloc::System;
+    /// static ALLOC: alloc_guard::CountingAlloc<System> = alloc_guard::CountingAlloc::new(System);
+    /// ```
+    pub const fn new(inner: A) -> Self {
+        CountingAlloc { inner }
+    }
+
+    /// The wrapped allocator.
+    ///
+    /// ```
+    /// use std::alloc::System;
+    /// let counting = alloc_guard::CountingAlloc::new(System);
+    /// let _system: &System = counting.inner();
+    /// ```
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+// SAFETY: every method forwards to `A` with the caller's arguments unchanged
+// and returns `A`'s result unchanged, so `A`'s contract is ours. The counting
+// and checking around it never unwinds (no panics on these paths; reports
+// are written with `libc::write`) and only re-enters the allocator under the
+// library-internal flag, which lets such calls straight through.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        let ptr = unsafe { self.inner.alloc(layout) };
+        if !ptr.is_null() {
+            on_alloc(Operation::Alloc, layout);
+        }
+        ptr
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
+        let ptr = unsafe { self.inner.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            on_alloc(Operation::AllocZeroed, layout);
+        }
+        ptr
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        with_state(|s| {
+            if s.flags.get() == 0 {
+                s.counters.count_dealloc(layout.size());
+            } else {
+                cold_path(s, event(Operation::Dealloc, layout, 0));
+            }
+        });
+        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            with_state(|s| {
+                if s.flags.get() == 0 {
+                    s.counters.count_realloc(layout.size(), new_size);
+                } else {
+                    let mut e = event(Operation::Realloc, layout, layout.size());
+                    e.size = new_size;
+                    cold_path(s, e);
+                }
+            });
+        }
+        new
+    }
+}
+
+#[inline(always)]
+fn event(op: Operation, layout: Layout, old_size: usize) -> Event {
+    Event {
+        op,
+        size: layout.size(),
+        align: layout.align(),
+        old_size,
+    }
+}
+
+#[inline(always)]
+fn on_alloc(op: Operation, layout: Layout) {
+    with_state(|s| {
+        if s.flags.get() == 0 {
+            s.counters.count_alloc(layout.size());
+        } else {
+            cold_path(s, event(op, layout, 0));
+        }
+    });
+}
+
+/// Everything but plain counting: first contact, library-internal work,
+/// thread exit, peak tracking, budgets and forbidden scopes.
+#[cold]
+#[inline(never)]
+fn cold_path(s: &ThreadState, e: Event) {
+    if s.has_system(system::UNREGISTERED) {
+        registry::join(s);
+    }
+    let flags = s.flags.get();
+    if flags & (system::INTERNAL | system::PROBE) != 0 {
+        s.set_system(system::PROBE, false);
+        return;
+    }
+    count(&s.counters, e);
+    if flags & system::RETIRED != 0 {
+        count(&registry::RETIRED, e);
+    }
+    if flags & system::PEAK != 0 {
+        s.max_net.set(s.max_net.get().max(s.counters.net_bytes()));
+    }
+    let scope = flags as u8;
+    let forbidden = match e.op {
+        Operation::Dealloc => mode::FORBID_FREE,
+        _ => mode::FORBID_ALLOC,
+    };
+    // The panic runtime's own allocations (payload, message, the first
+    // backtrace) are never violations.
+    if scope & forbidden != 0 && !std::thread::panicking() {
+        let policy = Policy::from_bits(scope >> mode::POLICY_SHIFT);
+        violation(s, e, policy);
+    } else if scope & mode::BUDGET != 0 {
+        budget::on_event(s, e);
+    }
+}
+
+fn count(c: &crate::thread_state::Counters, e: Event) {
+    match e.op {
+        Operation::Alloc | Operation::AllocZeroed => c.count_alloc(e.size),
+        Operation::Dealloc => c.count_dealloc(e.size),
+        Operation::Realloc => c.count_realloc(e.old_size, e.size),
+    }
+}
+
+/// Acts on a violation by the innermost scope's policy.
+fn violation(s: &ThreadState, e: Event, policy: Policy) {
+    let v = Violation::capture(e);
+    match policy {
+        Policy::Panic => record_pending(s, &v),
+        Policy::Abort => {
+            report::write_to_stderr(&v, s.site.get(), policy);
+            std::process::abort();
+        }
+        Policy::LogBacktrace => report::write_to_stderr(&v, s.site.get(), policy),
+    }
+}
+
+/// Keeps the first violation of the innermost panicking scope for its guard
+/// to report when it drops.
+pub(crate) fn record_pending(s: &ThreadState, v: &Violation) {
+    let n = s.pending.get();
+    if n == 0 {
+        // SAFETY: `first` is only touched by this thread, and no reference
+        // into it is live (readers copy it out).
+        unsafe { *s.first.get() = *v };
+    }
+    s.pending.set(n.saturating_add(1));
+}

@@ -1,0 +1,256 @@
+//! `AllocBudget`: a scope that may allocate, but at most so much.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::panic::Location;
+
+use crate::alloc::record_pending;
+use crate::guard::fail;
+use crate::install;
+use crate::report::Site;
+use crate::stats::{AllocStats, PeakScope, thread_stats};
+use crate::thread_state::{ThreadState, mode, with_state};
+use crate::violation::{Event, Operation, Violation};
+
+/// Limits the allocations of a scope on this thread: at most `max_allocs`
+/// allocations (`alloc` + `alloc_zeroed`; reallocs and frees are free) and
+/// at most `max_peak_bytes` net bytes held at once above the level at its
+/// start. The first operation over a limit is recorded with its call stack;
+/// when the budget drops, it panics (unless the thread is already
+/// panicking) naming the limit, what happened and that call.
+///
+/// Inside a [`NoAllocGuard`](crate::NoAllocGuard) or
+/// [`AllowAllocGuard`](crate::AllowAllocGuard) made within the budget, that
+/// guard decides and the budget does not count.
+///
+/// # Panics
+///
+/// On drop, if a limit was exceeded; on creation, if
+/// [`CountingAlloc`](crate::CountingAlloc) is not the global allocator.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard::AllocBudget;
+/// fn main() {
+///     let budget = AllocBudget::max_allocs(2);
+///     let a = std::hint::black_box(Box::new(1));
+///     let b = std::hint::black_box(Box::new(2));
+///     assert_eq!(budget.stats().allocs, 2);
+///     drop((a, b, budget)); // within budget: no panic
+///
+///     let over = std::panic::catch_unwind(|| {
+///         let _budget = AllocBudget::max_peak_bytes(64);
+///         std::hint::black_box(vec![0u8; 65]);
+///     });
+///     assert!(over.is_err());
+/// }
+/// ```
+#[must_use = "the budget is only enforced while the AllocBudget lives: bind it with `let _budget = …`"]
+#[clippy::has_significant_drop]
+pub struct AllocBudget {
+    saved: Saved,
+    before: AllocStats,
+    peak: PeakScope,
+    site: &'static Location<'static>,
+    finished: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// The enclosing scope's budget state, restored on drop.
+struct Saved {
+    mode: u8,
+    site: Option<&'static Location<'static>>,
+    pending: u32,
+    used: u64,
+    max_allocs: u64,
+    max_peak: u64,
+    net_start: i64,
+}
+
+impl AllocBudget {
+    /// A budget of at most `max_allocs` allocations and `max_peak_bytes`
+    /// net bytes (`u64::MAX` for no limit).
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    ///
+    /// fn main() {
+    ///     let _budget = alloc_guard::AllocBudget::new(1, 1024);
+    ///     let s = std::hint::black_box(String::from("fits"));
+    /// #   drop(s);
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn new(max_allocs: u64, max_peak_bytes: u64) -> Self {
+        install::require("AllocBudget");
+        let site = Location::caller();
+        let peak = PeakScope::enter();
+        let before = thread_stats();
+        let saved = with_state(|s| Saved {
+            mode: s.replace_mode(mode::BUDGET),
+            site: s.site.replace(Some(site)),
+            pending: s.pending.replace(0),
+            used: s.budget_used.replace(0),
+            max_allocs: s.budget_max_allocs.replace(max_allocs),
+            max_peak: s.budget_max_peak.replace(max_peak_bytes),
+            net_start: s.budget_net_start.replace(s.counters.net_bytes()),
+        });
+        AllocBudget {
+            saved,
+            before,
+            peak,
+            site,
+            finished: false,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// A budget of at most `n` allocations.
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    ///
+    /// fn main() {
+    ///     let _budget = alloc_guard::AllocBudget::max_allocs(0);
+    ///     let x: u32 = (1..10).sum(); // no allocation
+    /// #   assert_eq!(x, 45);
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn max_allocs(n: u64) -> Self {
+        Self::new(n, u64::MAX)
+    }
+
+    /// A budget of at most `n` net bytes held at once.
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    ///
+    /// fn main() {
+    ///     let _budget = alloc_guard::AllocBudget::max_peak_bytes(1024);
+    ///     for _ in 0..100 {
+    ///         drop(std::hint::black_box(vec![0u8; 512])); // 512 at a time
+    ///     }
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn max_peak_bytes(n: u64) -> Self {
+        Self::new(u64::MAX, n)
+    }
+
+    /// What the scope has done so far, with its peak.
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    ///
+    /// fn main() {
+    ///     let budget = alloc_guard::AllocBudget::max_allocs(10);
+    ///     let v = std::hint::black_box(vec![1u8; 8]);
+    ///     assert_eq!(budget.stats().peak_bytes, 8);
+    /// #   drop(v);
+    /// }
+    /// ```
+    pub fn stats(&self) -> AllocStats {
+        let mut stats = thread_stats() - self.before;
+        stats.peak_bytes = self.peak.peak();
+        stats
+    }
+
+    /// Ends the budget without panicking: restores the enclosing state and
+    /// returns the number of operations over budget, what the scope did, and
+    /// the limits (for the caller's message).
+    pub(crate) fn finish(mut self) -> (u32, AllocStats, Limits) {
+        self.finished = true;
+        self.close()
+    }
+
+    fn close(&self) -> (u32, AllocStats, Limits) {
+        let stats = self.stats();
+        let saved = &self.saved;
+        with_state(|s| {
+            let limits = Limits {
+                allocs: s.budget_max_allocs.replace(saved.max_allocs),
+                peak_bytes: s.budget_max_peak.replace(saved.max_peak),
+            };
+            s.replace_mode(saved.mode);
+            s.site.set(saved.site);
+            s.budget_used.set(saved.used);
+            s.budget_net_start.set(saved.net_start);
+            (s.pending.replace(saved.pending), stats, limits)
+        })
+    }
+}
+
+/// A budget's limits (`u64::MAX`: none).
+#[derive(Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) allocs: u64,
+    pub(crate) peak_bytes: u64,
+}
+
+impl fmt::Display for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.allocs, self.peak_bytes) {
+            (u64::MAX, peak) => write!(f, "at most {peak} bytes at peak"),
+            (allocs, u64::MAX) => write!(f, "at most {allocs} allocations"),
+            (allocs, peak) => write!(f, "at most {allocs} allocations and {peak} bytes at peak"),
+        }
+    }
+}
+
+impl Drop for AllocBudget {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let (pending, stats, limits) = self.close();
+        if pending > 0 {
+            let site = Site {
+                label: "budget made",
+                location: self.site,
+            };
+            fail(pending, site, &|w| {
+                write!(w, "AllocBudget exceeded: expected {limits}, got {stats}; ")
+            });
+        }
+    }
+}
+
+impl fmt::Debug for AllocBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AllocBudget")
+            .field("location", &self.site)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Called by the allocator's cold path for each operation in a budget scope.
+pub(crate) fn on_event(s: &ThreadState, e: Event) {
+    let over = match e.op {
+        Operation::Alloc | Operation::AllocZeroed => {
+            let used = s.budget_used.get() + 1;
+            s.budget_used.set(used);
+            used > s.budget_max_allocs.get()
+                || net_above_start(s) > s.budget_max_peak.get()
+        }
+        Operation::Realloc => net_above_start(s) > s.budget_max_peak.get(),
+        Operation::Dealloc => false,
+    };
+    if over {
+        record_pending(s, &Violation::capture(e));
+    }
+}
+
+fn net_above_start(s: &ThreadState) -> u64 {
+    s.counters
+        .net_bytes()
+        .wrapping_sub(s.budget_net_start.get())
+        .max(0) as u64
+}

@@ -1,0 +1,435 @@
+//! Scoped, thread-local guards: `NoAllocGuard` forbids, `AllowAllocGuard`
+//! permits; the innermost live guard decides, and each guard's `Drop`
+//! restores exactly the state that was in force before it was made.
+
+use core::fmt::{self, Write};
+use core::marker::PhantomData;
+use core::panic::Location;
+
+use crate::install;
+use crate::policy::Policy;
+use crate::report::{self, FixedBuf, Site};
+use crate::thread_state::{ThreadState, internally, mode, system, with_state};
+use crate::violation::Violation;
+
+/// Forbids heap operations on this thread while it lives.
+///
+/// Inside its scope every `alloc`, `alloc_zeroed`, `realloc` and `dealloc`
+/// (or, for [`allowing_frees`](Self::allowing_frees), every operation but
+/// `dealloc`) is a violation, handled by the guard's [`Policy`]. Dropping the
+/// guard restores the state that was in force when it was made, also when
+/// it is dropped by unwinding, an early `return` or `?`.
+///
+/// The guard is thread-local: it does not see other threads' allocations,
+/// and it is `!Send` and `!Sync`. Guards must be dropped in the reverse
+/// order of their creation (the usual scoping does that).
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard::{NoAllocGuard, Policy};
+///
+/// fn main() {
+///     let mut buf = Vec::with_capacity(16);
+///     {
+///         let _guard = NoAllocGuard::new(Policy::Panic);
+///         for i in 0..16 {
+///             buf.push(i); // within capacity: no allocation
+///         }
+///     } // no violation: the guard drops quietly
+///
+///     let caught = std::panic::catch_unwind(|| {
+///         let _guard = NoAllocGuard::new(Policy::Panic);
+///         std::hint::black_box(Box::new(1u64));
+///     });
+///     assert!(caught.is_err());
+/// }
+/// ```
+///
+/// It cannot be sent to another thread:
+///
+/// ```compile_fail
+/// let guard = alloc_guard::NoAllocGuard::new(alloc_guard::Policy::Panic);
+/// std::thread::spawn(move || drop(guard));
+/// ```
+#[must_use = "the scope is only guarded while the NoAllocGuard lives: bind it with `let _guard = …`"]
+#[clippy::has_significant_drop]
+pub struct NoAllocGuard {
+    prev_mode: u8,
+    prev_site: Option<&'static Location<'static>>,
+    prev_pending: u32,
+    depth: u32,
+    site: &'static Location<'static>,
+    policy: Policy,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl NoAllocGuard {
+    /// Forbids every heap operation (alloc, alloc_zeroed, realloc, dealloc)
+    /// on this thread until the guard drops.
+    ///
+    /// If [`CountingAlloc`](crate::CountingAlloc) is not the global
+    /// allocator, the guard cannot see anything: the first such guard of the
+    /// process prints a warning to stderr naming the line to add (it does not
+    /// panic, so guards may stay in code built without the counting
+    /// allocator). The test assertions do panic in that case.
+    ///
+    /// ```
+    /// use alloc_guard::{NoAllocGuard, Policy};
+    /// let _guard = NoAllocGuard::new(Policy::LogBacktrace);
+    /// let x = 2 + 2; // stack only
+    /// # assert_eq!(x, 4);
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn new(policy: Policy) -> Self {
+        Self::forbidding(mode::FORBID_ALLOC | mode::FORBID_FREE, policy)
+    }
+
+    /// Forbids allocations and reallocations but lets frees through: for
+    /// real-time code that may drop what it was handed but must not allocate.
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    ///
+    /// use alloc_guard::{NoAllocGuard, Policy};
+    /// fn main() {
+    ///     let old = vec![1, 2, 3];
+    ///     let _guard = NoAllocGuard::allowing_frees(Policy::Panic);
+    ///     drop(old); // a free: allowed
+    /// }
+    /// ```
+    #[track_caller]
+    #[inline]
+    pub fn allowing_frees(policy: Policy) -> Self {
+        Self::forbidding(mode::FORBID_ALLOC, policy)
+    }
+
+    #[track_caller]
+    #[inline(always)]
+    fn forbidding(bits: u8, policy: Policy) -> Self {
+        let site = Location::caller();
+        with_state(|s| {
+            if s.has_system(system::UNREGISTERED) {
+                install::check_for_guard();
+            }
+            let depth = s.depth.get() + 1;
+            s.depth.set(depth);
+            NoAllocGuard {
+                prev_mode: s.replace_mode(bits | policy.to_bits() << mode::POLICY_SHIFT),
+                prev_site: s.site.replace(Some(site)),
+                prev_pending: s.pending.replace(0),
+                depth,
+                site,
+                policy,
+                _not_send: PhantomData,
+            }
+        })
+    }
+
+    /// The policy this guard was made with.
+    ///
+    /// ```
+    /// use alloc_guard::{NoAllocGuard, Policy};
+    /// let guard = NoAllocGuard::new(Policy::Abort);
+    /// assert_eq!(guard.policy(), Policy::Abort);
+    /// ```
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// Where this guard was made.
+    ///
+    /// ```
+    /// use alloc_guard::{NoAllocGuard, Policy};
+    /// let guard = NoAllocGuard::new(Policy::Panic);
+    /// assert_eq!(guard.location().line(), line!() - 1);
+    /// ```
+    pub fn location(&self) -> &'static Location<'static> {
+        self.site
+    }
+
+    /// How many violations this guard has recorded so far and not yet
+    /// reported (always 0 for `Abort` and `LogBacktrace`, which act at once).
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    ///
+    /// use alloc_guard::{NoAllocGuard, Policy};
+    /// fn main() {
+    ///     let caught = std::panic::catch_unwind(|| {
+    ///         let guard = NoAllocGuard::new(Policy::Panic);
+    ///         assert_eq!(guard.violations(), 0);
+    ///         drop(std::hint::black_box(Box::new(1)));
+    ///         assert_eq!(guard.violations(), 2); // the alloc and the free
+    ///     }); // the guard panics as it drops
+    ///     assert!(caught.is_err());
+    /// }
+    /// ```
+    pub fn violations(&self) -> u32 {
+        with_state(|s| if self.is_innermost(s) { s.pending.get() } else { 0 })
+    }
+
+    /// Panics now, like the drop would, if the scope has recorded
+    /// violations; the guard stays armed and its count starts again at 0.
+    ///
+    /// # Panics
+    ///
+    /// If a `Policy::Panic` guard has recorded violations.
+    ///
+    /// ```
+    /// use alloc_guard::{NoAllocGuard, Policy};
+    /// let guard = NoAllocGuard::new(Policy::Panic);
+    /// let x = [0u8; 64].len();
+    /// guard.check(); // nothing allocated: no panic
+    /// # assert_eq!(x, 64);
+    /// ```
+    #[track_caller]
+    pub fn check(&self) {
+        let pending = with_state(|s| {
+            if self.is_innermost(s) {
+                s.pending.replace(0)
+            } else {
+                0
+            }
+        });
+        if pending > 0 {
+            fail(pending, self.report_site(), &|w| w.write_str("NoAllocGuard::check: "));
+        }
+    }
+
+    /// Ends the guard without panicking: restores the enclosing state and
+    /// returns the violations it recorded (for the caller's own message).
+    pub(crate) fn finish(self) -> u32 {
+        core::mem::ManuallyDrop::new(self).close()
+    }
+
+    #[inline(always)]
+    fn close(&self) -> u32 {
+        with_state(|s| {
+            if !restore_depth(s, self.depth, self.site, "NoAllocGuard") {
+                return 0;
+            }
+            s.replace_mode(self.prev_mode);
+            s.site.set(self.prev_site);
+            s.pending.replace(self.prev_pending)
+        })
+    }
+
+    fn report_site(&self) -> Site<'static> {
+        Site {
+            label: "guard made",
+            location: self.site,
+        }
+    }
+
+    fn is_innermost(&self, s: &ThreadState) -> bool {
+        s.depth.get() == self.depth
+    }
+}
+
+impl Drop for NoAllocGuard {
+    #[inline]
+    fn drop(&mut self) {
+        let pending = self.close();
+        if pending > 0 {
+            fail(pending, self.report_site(), &|w| w.write_str("NoAllocGuard: "));
+        }
+    }
+}
+
+/// Pops a guard at `depth`; returns whether its saved state must be restored.
+///
+/// A guard dropped while guards made inside it still live (kept in a
+/// collection, moved out of scope, or leaked with `mem::forget`) ends them
+/// too: its state is restored, the misuse is reported, and their own drops
+/// later find they were already ended and change nothing.
+#[inline(always)]
+fn restore_depth(s: &ThreadState, depth: u32, site: &Location<'_>, what: &str) -> bool {
+    let current = s.depth.get();
+    if current < depth {
+        return false;
+    }
+    if current > depth {
+        out_of_order(site, what);
+    }
+    s.depth.set(depth - 1);
+    true
+}
+
+impl fmt::Debug for NoAllocGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NoAllocGuard")
+            .field("policy", &self.policy)
+            .field("location", &self.site)
+            .field("depth", &self.depth)
+            .finish()
+    }
+}
+
+/// Reports the recorded violations of a panicking scope, after the scope's
+/// state has been restored: panics with the report, or, if the thread is
+/// already panicking, writes it to stderr (a second panic would abort).
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn fail(
+    pending: u32,
+    site: Site<'_>,
+    headline: &dyn Fn(&mut dyn Write) -> fmt::Result,
+) {
+    // SAFETY: `first` is only touched by this thread; we copy it out.
+    let v: Violation = with_state(|s| unsafe { *s.first.get() });
+    let mut msg = FixedBuf::<4096>::new();
+    internally(|| {
+        let _ = msg.write_str("alloc_guard: ");
+        let _ = headline(&mut msg);
+        let _ = report::write_summary(&mut msg, &v, pending, site);
+    });
+    if std::thread::panicking() {
+        internally(|| {
+            let mut err = report::Stderr::new();
+            let _ = writeln!(err, "{} (reported during unwinding)", msg.as_str());
+        });
+    } else {
+        panic!("{}", msg.as_str());
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_order(site: &Location<'_>, what: &str) {
+    internally(|| {
+        let mut err = report::Stderr::new();
+        let _ = writeln!(
+            err,
+            "alloc_guard: error: the {what} made at {site} was dropped while guards made \
+             inside it were still live (kept in a collection, moved out of their scope, or \
+             leaked with mem::forget). Drop guards in the reverse order of their creation, \
+             each in its own scope. alloc_guard ended the inner guards too and restored the \
+             state from before this one."
+        );
+    });
+}
+
+/// Permits heap operations on this thread while it lives: the escape hatch
+/// inside a forbidden scope. A [`NoAllocGuard`] made inside it forbids
+/// again; its `Drop` restores the enclosing state.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard::{AllowAllocGuard, NoAllocGuard, Policy};
+/// fn main() {
+///     let _forbid = NoAllocGuard::new(Policy::Panic);
+///     {
+///         let _permit = AllowAllocGuard::new();
+///         let log_line = format!("{} items", 3); // allowed
+///         drop(log_line);
+///     }
+///     // forbidden again here
+/// }
+/// ```
+#[must_use = "allocation is only permitted while the AllowAllocGuard lives: bind it with `let _permit = …`"]
+#[clippy::has_significant_drop]
+pub struct AllowAllocGuard {
+    prev_mode: u8,
+    depth: u32,
+    site: &'static Location<'static>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl AllowAllocGuard {
+    /// Permits heap operations on this thread until the guard drops.
+    ///
+    /// ```
+    /// let _permit = alloc_guard::AllowAllocGuard::new();
+    /// let v = vec![1, 2, 3];
+    /// # assert_eq!(v.len(), 3);
+    /// ```
+    #[track_caller]
+    #[inline]
+    #[allow(clippy::new_without_default)] // a guard is made for a scope, not defaulted
+    pub fn new() -> Self {
+        with_state(|s| {
+            let depth = s.depth.get() + 1;
+            s.depth.set(depth);
+            AllowAllocGuard {
+                prev_mode: s.replace_mode(0),
+                depth,
+                site: Location::caller(),
+                _not_send: PhantomData,
+            }
+        })
+    }
+}
+
+impl Drop for AllowAllocGuard {
+    #[inline]
+    fn drop(&mut self) {
+        with_state(|s| {
+            if restore_depth(s, self.depth, self.site, "AllowAllocGuard") {
+                s.replace_mode(self.prev_mode);
+            }
+        });
+    }
+}
+
+impl fmt::Debug for AllowAllocGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AllowAllocGuard")
+            .field("location", &self.site)
+            .field("depth", &self.depth)
+            .finish()
+    }
+}
+
+/// Runs `f` under a [`NoAllocGuard`] with `policy` and returns its value.
+///
+/// # Panics
+///
+/// With `Policy::Panic`, after `f` returns, if it touched the heap.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard::{forbid_alloc, Policy};
+/// fn main() {
+///     let data = [3, 1, 2];
+///     let max = forbid_alloc(Policy::Panic, || data.iter().copied().max());
+///     assert_eq!(max, Some(3));
+/// }
+/// ```
+#[track_caller]
+#[inline]
+pub fn forbid_alloc<R>(policy: Policy, f: impl FnOnce() -> R) -> R {
+    let _guard = NoAllocGuard::new(policy);
+    f()
+}
+
+/// Runs `f` with heap operations permitted (an [`AllowAllocGuard`]) and
+/// returns its value.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard::{forbid_alloc, permit_alloc, Policy};
+/// fn main() {
+///     let n = forbid_alloc(Policy::Panic, || {
+///         permit_alloc(|| vec![1, 2, 3].len())
+///     });
+///     assert_eq!(n, 3);
+/// }
+/// ```
+#[track_caller]
+#[inline]
+pub fn permit_alloc<R>(f: impl FnOnce() -> R) -> R {
+    let _permit = AllowAllocGuard::new();
+    f()
+}

@@ -1,0 +1,152 @@
+//! Assert that code does not touch the heap.
+//!
+//! `alloc_guard` is a thin counting global allocator, [`CountingAlloc`],
+//! plus scoped, thread-local guards. While a [`NoAllocGuard`] lives, any
+//! allocation, reallocation or free on its thread is a *violation*, handled
+//! by the guard's [`Policy`]: panic when the guard drops, abort at once, or
+//! log the offending backtrace and go on. Every report names the operation,
+//! its size, the guard's creation site and the offending call
+//! (function, file:line).
+//!
+//! It serves three uses:
+//! - **latency-critical code** (audio callbacks, trading hot paths, packet
+//!   loops): wrap the block in a guard and learn at once when a change makes
+//!   it allocate;
+//! - **unit tests**: assert zero allocations, at most N, or at most B bytes,
+//!   in debug *and* release builds ([`assert_no_alloc!`],
+//!   [`assert_allocs!`], [`assert_peak_bytes!`], [`AllocBudget`],
+//!   [`measure`]);
+//! - **staging**: run with [`Policy::LogBacktrace`] and read each offending
+//!   call site with its backtrace.
+//!
+//! # Setup
+//!
+//! Install the counting allocator once, in the binary (for tests: in each
+//! `tests/*.rs` file, or under `#[cfg(test)]` in `lib.rs` for unit tests):
+//!
+//! ```
+//! #[global_allocator]
+//! static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+//! # fn main() {}
+//! ```
+//!
+//! Wrap another allocator with [`CountingAlloc::new`]. Without the counting
+//! allocator, guards cannot see anything: [`is_installed`] says so, the first
+//! guard prints a warning, and the assertions and [`measure`] panic, naming
+//! the line to add.
+//!
+//! # Guards
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+//! use alloc_guard::{NoAllocGuard, Policy, permit_alloc};
+//!
+//! fn process(samples: &mut [f32], gain: f32) {
+//!     let _guard = NoAllocGuard::new(Policy::Panic);
+//!     for s in samples.iter_mut() {
+//!         *s *= gain;
+//!     }
+//!     permit_alloc(|| drop(format!("processed {}", samples.len()))); // allowed
+//! } // the guard checks here: panics if the scope allocated
+//! # fn main() { process(&mut [1.0, 2.0], 0.5); }
+//! ```
+//!
+//! The innermost live guard decides: an [`AllowAllocGuard`] (or
+//! [`permit_alloc`]) inside a forbidden scope permits, a [`NoAllocGuard`]
+//! inside that forbids again. [`NoAllocGuard::allowing_frees`] forbids
+//! allocating but lets frees through.
+//!
+//! # Soundness
+//!
+//! The allocator never unwinds (unwinding out of `GlobalAlloc` is undefined
+//! behaviour): `Policy::Panic` records the violation, serves the
+//! allocation, and panics when the guard drops, outside the allocator.
+//! Reports are written with `write(2)`, not std's locked stderr, so a
+//! violation inside `eprintln!` cannot deadlock. The hot path allocates
+//! nothing, locks nothing and formats nothing; resolving a backtrace happens
+//! only when a report is written, and what it allocates is never counted.
+//!
+//! # Testing with alloc_guard
+//!
+//! - **Where the allocator goes.** Each `tests/*.rs` file is its own binary:
+//!   put the `#[global_allocator]` static in each file that uses the
+//!   assertions. For unit tests inside a library, put it under
+//!   `#[cfg(test)]` in `lib.rs`, so your library does not impose a global
+//!   allocator on its users.
+//! - **Counts are per thread.** [`thread_stats`], [`measure`] and the
+//!   assertions see only the calling thread, so libtest's parallel test
+//!   threads (and `cargo nextest`) do not disturb each other.
+//!   [`global_stats`] sums all threads.
+//! - **Test release builds too** (`cargo test --release`): the optimiser
+//!   removes allocations (a `Box` that does not escape) and changes others.
+//!   Wrap values in [`std::hint::black_box`] when the allocation itself is
+//!   what you test.
+//! - **std allocates lazily**: the first `println!` allocates stdout's
+//!   buffer, spawning a thread allocates, a panic allocates (its first
+//!   backtrace with `RUST_BACKTRACE=1` tens of thousands of times). Warm up
+//!   (print once, spawn once) before the measured scope. Allocations made
+//!   while the thread is panicking are never violations.
+//! - **File and line in release reports** need line tables:
+//!   `debug = "line-tables-only"` in `[profile.release]` (and
+//!   `[profile.bench]`); cargo's default release profile resolves function
+//!   names only.
+//!
+//! ```
+//! # #[global_allocator]
+//! # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+//! use alloc_guard::{assert_allocs, assert_no_alloc, assert_peak_bytes, measure};
+//!
+//! # fn main() {
+//! let mut v = Vec::with_capacity(4);
+//! assert_no_alloc!(v.push(1));            // within capacity
+//! assert_allocs!(v.iter().map(|x| x * 2).collect::<Vec<i32>>(), == 1);
+//! assert_peak_bytes!(vec![0u8; 100], <= 100);
+//! let (_, stats) = measure(|| std::hint::black_box(Box::new(1u64)));
+//! assert_eq!((stats.allocs, stats.deallocs, stats.bytes_allocated), (1, 1, 8));
+//! # }
+//! ```
+//!
+//! # Caveats
+//!
+//! - Guards are per thread; a thread spawned inside a guarded scope is not
+//!   guarded.
+//! - Async code: a guard held across `.await` would cover the executor's
+//!   work between polls (and it is `!Send`); guard the synchronous parts.
+//! - `mem::forget` of a guard keeps its scope armed until an enclosing guard
+//!   drops (which then reports the misuse and restores its own state).
+//! - Allocations from signal handlers are not supported.
+//! - Unix only (the thread registry uses pthread keys).
+
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::undocumented_unsafe_blocks,
+    unsafe_op_in_unsafe_fn
+)]
+#![doc(test(attr(deny(warnings))))]
+
+#[cfg(not(unix))]
+compile_error!("alloc_guard supports unix targets only (it uses pthread keys and write(2))");
+
+mod alloc;
+mod assertions;
+mod budget;
+mod guard;
+mod install;
+mod policy;
+mod registry;
+mod report;
+mod stats;
+mod thread_state;
+mod violation;
+
+pub use alloc::CountingAlloc;
+#[doc(hidden)]
+pub use assertions::__private;
+pub use budget::AllocBudget;
+pub use guard::{AllowAllocGuard, NoAllocGuard, forbid_alloc, permit_alloc};
+pub use install::is_installed;
+pub use policy::Policy;
+pub use stats::{AllocStats, global_stats, measure, thread_stats};
+pub use violation::Operation;

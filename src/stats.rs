@@ -1,0 +1,282 @@
+//! Counting: `AllocStats`, this thread's and the process's totals, and
+//! `measure` for what one closure did.
+
+use core::fmt;
+use core::ops::Sub;
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::install;
+use crate::registry;
+use crate::thread_state::{Counters, ThreadState, system, with_state};
+
+/// Counts of heap operations, for a thread, the process, or one
+/// [`measure`]d scope.
+///
+/// What each field counts:
+/// - `allocs`: successful `alloc` and `alloc_zeroed` calls (a zeroed
+///   allocation is an allocation).
+/// - `deallocs`: `dealloc` calls.
+/// - `reallocs`: successful `realloc` calls, in place or moving; a realloc
+///   is **not** also counted as an alloc or a dealloc.
+/// - `bytes_allocated`: bytes of every allocation, plus the growth of every
+///   growing realloc (`new_size - old_size`).
+/// - `bytes_freed`: bytes of every dealloc, plus the shrinkage of every
+///   shrinking realloc (`old_size - new_size`).
+/// - `peak_bytes`: for [`measure`] (and budgets), the highest net bytes
+///   (allocated minus freed) reached inside the scope, above the level at
+///   its start. Running totals ([`thread_stats`], [`global_stats`]) do not
+///   track a peak, to keep it off the unguarded hot path: there it is 0.
+///
+/// So `net_bytes()` is exactly the bytes the scope still holds, and a scope
+/// that frees everything it allocated has `allocs == deallocs` and
+/// `net_bytes() == 0` whatever it reallocated in between.
+///
+/// Operations the library makes for itself (formatting a report, resolving
+/// a backtrace, the install probe) are never counted.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// fn main() {
+///     let ((), stats) = alloc_guard::measure(|| {
+///         let mut v: Vec<u64> = Vec::with_capacity(2); // alloc 16 bytes
+///         v.extend([1, 2, 3]);                          // realloc to 32 bytes
+///         std::hint::black_box(&v);
+///     });                                               // dealloc 32 bytes
+///     assert_eq!((stats.allocs, stats.reallocs, stats.deallocs), (1, 1, 1));
+///     assert_eq!(stats.bytes_allocated, 32);
+///     assert_eq!(stats.peak_bytes, 32);
+///     assert_eq!(stats.net_bytes(), 0);
+/// }
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct AllocStats {
+    /// Successful `alloc` and `alloc_zeroed` calls.
+    pub allocs: u64,
+    /// `dealloc` calls.
+    pub deallocs: u64,
+    /// Successful `realloc` calls.
+    pub reallocs: u64,
+    /// Bytes allocated, including realloc growth.
+    pub bytes_allocated: u64,
+    /// Bytes freed, including realloc shrinkage.
+    pub bytes_freed: u64,
+    /// Highest net bytes reached within a measured scope (0 for running totals).
+    pub peak_bytes: u64,
+}
+
+impl AllocStats {
+    /// Bytes allocated minus bytes freed: what the scope still holds
+    /// (negative if it freed memory allocated before it).
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    ///
+    /// fn main() {
+    ///     let (kept, stats) = alloc_guard::measure(|| Box::new([0u8; 100]));
+    ///     assert_eq!(stats.net_bytes(), 100);
+    ///     drop(kept);
+    /// }
+    /// ```
+    pub fn net_bytes(&self) -> i64 {
+        self.bytes_allocated.wrapping_sub(self.bytes_freed) as i64
+    }
+
+    /// Whether nothing at all was allocated, reallocated or freed.
+    ///
+    /// ```
+    /// assert!(alloc_guard::AllocStats::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.allocs == 0 && self.deallocs == 0 && self.reallocs == 0
+    }
+
+    fn from_counters(c: &Counters) -> Self {
+        AllocStats {
+            allocs: c.allocs.load(Relaxed),
+            deallocs: c.deallocs.load(Relaxed),
+            reallocs: c.reallocs.load(Relaxed),
+            bytes_allocated: c.bytes_allocated.load(Relaxed),
+            bytes_freed: c.bytes_freed.load(Relaxed),
+            peak_bytes: 0,
+        }
+    }
+}
+
+/// The difference of two snapshots: what happened in between. Counters are
+/// subtracted; `peak_bytes` is taken from the left-hand side (a peak cannot
+/// be subtracted).
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// fn main() {
+///     let before = alloc_guard::thread_stats();
+///     let s = std::hint::black_box(String::from("abc"));
+///     let delta = alloc_guard::thread_stats() - before;
+///     assert_eq!((delta.allocs, delta.bytes_allocated), (1, 3));
+///     drop(s);
+/// }
+/// ```
+impl Sub for AllocStats {
+    type Output = AllocStats;
+
+    fn sub(self, rhs: AllocStats) -> AllocStats {
+        AllocStats {
+            allocs: self.allocs.wrapping_sub(rhs.allocs),
+            deallocs: self.deallocs.wrapping_sub(rhs.deallocs),
+            reallocs: self.reallocs.wrapping_sub(rhs.reallocs),
+            bytes_allocated: self.bytes_allocated.wrapping_sub(rhs.bytes_allocated),
+            bytes_freed: self.bytes_freed.wrapping_sub(rhs.bytes_freed),
+            peak_bytes: self.peak_bytes,
+        }
+    }
+}
+
+/// `3 allocs (96 B), 1 realloc, 2 deallocs (64 B), net 32 B, peak 96 B`.
+///
+/// ```
+/// let s = alloc_guard::AllocStats::default();
+/// assert_eq!(s.to_string(), "0 allocs (0 B), 0 reallocs, 0 deallocs (0 B), net 0 B, peak 0 B");
+/// ```
+impl fmt::Display for AllocStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = |n: u64| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} alloc{} ({} B), {} realloc{}, {} dealloc{} ({} B), net {} B, peak {} B",
+            self.allocs,
+            s(self.allocs),
+            self.bytes_allocated,
+            self.reallocs,
+            s(self.reallocs),
+            self.deallocs,
+            s(self.deallocs),
+            self.bytes_freed,
+            self.net_bytes(),
+            self.peak_bytes
+        )
+    }
+}
+
+/// This thread's running totals since it started: exact, and unaffected
+/// by other threads (so parallel tests do not disturb each other).
+/// `peak_bytes` is 0; use [`measure`] for a peak.
+///
+/// Returns zeros if [`CountingAlloc`](crate::CountingAlloc) is not
+/// installed; check [`is_installed`](crate::is_installed), or use
+/// [`measure`], which panics then.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// fn main() {
+///     let before = alloc_guard::thread_stats();
+///     let b = std::hint::black_box(Box::new(7u32));
+///     let after = alloc_guard::thread_stats();
+///     assert_eq!((after - before).allocs, 1);
+///     drop(b);
+/// }
+/// ```
+pub fn thread_stats() -> AllocStats {
+    with_state(|s| AllocStats::from_counters(&s.counters))
+}
+
+/// The whole process's totals: every live thread's counters plus those of
+/// threads that have exited, summed on read (the hot path writes nothing
+/// shared). Exact once the threads that allocated have been joined; while
+/// other threads run, it is a snapshot taken thread by thread.
+/// `peak_bytes` is 0.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// fn main() {
+///     let (handle, spawn) = alloc_guard::measure(|| {
+///         std::thread::spawn(|| drop(std::hint::black_box(vec![0u8; 10])))
+///     });
+///     let before = alloc_guard::global_stats();
+///     handle.join().unwrap();
+///     let after = alloc_guard::global_stats();
+///     assert!(after.allocs >= before.allocs);
+///     assert!(spawn.allocs > 0); // spawning a thread allocates
+/// }
+/// ```
+pub fn global_stats() -> AllocStats {
+    AllocStats::from_counters(&registry::sum())
+}
+
+/// Runs `f` and returns its value with what it did on this thread: counts,
+/// bytes and the peak net bytes within. Measures nest (an outer measure
+/// includes an inner one) and are restored if `f` unwinds.
+///
+/// # Panics
+///
+/// If [`CountingAlloc`](crate::CountingAlloc) is not the global allocator
+/// (the message names the line to add): a measurement that cannot see
+/// allocations must not pass for zero.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// fn main() {
+///     let (len, stats) = alloc_guard::measure(|| format!("{}-{}", 1, 2).len());
+///     assert_eq!(len, 3);
+///     assert_eq!(stats.allocs, 1);
+///     assert_eq!(stats.net_bytes(), 0);
+/// }
+/// ```
+#[track_caller]
+pub fn measure<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
+    install::require("measure()");
+    let scope = PeakScope::enter();
+    let before = thread_stats();
+    let value = f();
+    let mut stats = thread_stats() - before;
+    stats.peak_bytes = scope.peak();
+    (value, stats)
+}
+
+/// Tracks the highest net bytes of this thread from now until drop, nesting
+/// with enclosing scopes.
+pub(crate) struct PeakScope {
+    start: i64,
+    outer_max: i64,
+    outer_on: bool,
+}
+
+impl PeakScope {
+    pub(crate) fn enter() -> PeakScope {
+        with_state(|s: &ThreadState| {
+            let start = s.counters.net_bytes();
+            let scope = PeakScope {
+                start,
+                outer_max: s.max_net.replace(start),
+                outer_on: s.has_system(system::PEAK),
+            };
+            s.set_system(system::PEAK, true);
+            scope
+        })
+    }
+
+    /// The peak above the start, so far.
+    pub(crate) fn peak(&self) -> u64 {
+        with_state(|s| s.max_net.get().wrapping_sub(self.start).max(0) as u64)
+    }
+}
+
+impl Drop for PeakScope {
+    fn drop(&mut self) {
+        with_state(|s| {
+            s.set_system(system::PEAK, self.outer_on);
+            s.max_net.set(s.max_net.get().max(self.outer_max));
+        });
+    }
+}
