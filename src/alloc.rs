@@ -61,7 +61,10 @@ impl<A> CountingAlloc<A> {
     ///
     /// ```
     /// use std::alloc::System;
+    ///
+    /// #[global_allocator]
     /// static ALLOC: alloc_guard::CountingAlloc<System> = alloc_guard::CountingAlloc::new(System);
+    /// # fn main() {}
     /// ```
     pub const fn new(inner: A) -> Self {
         CountingAlloc { inner }
@@ -185,10 +188,12 @@ fn cold_path(s: &ThreadState, e: Event) {
     };
     // The panic runtime's own allocations (payload, message, the first
     // backtrace) are never violations.
-    if scope & forbidden != 0 && !std::thread::panicking() {
-        let policy = Policy::from_bits(scope >> mode::POLICY_SHIFT);
-        violation(s, e, policy);
-    } else if scope & mode::BUDGET != 0 {
+    if scope & (forbidden | mode::BUDGET) == 0 || std::thread::panicking() {
+        return;
+    }
+    if scope & forbidden != 0 {
+        violation(s, e, Policy::from_bits(scope >> mode::POLICY_SHIFT));
+    } else {
         budget::on_event(s, e);
     }
 }

@@ -78,19 +78,39 @@ macro_rules! assert_no_alloc {
 #[macro_export]
 macro_rules! assert_allocs {
     ($e:expr, == $n:expr $(,)?) => {
-        $crate::__private::assert_allocs(::core::stringify!($e), $crate::__private::Bound::Exactly($n), || $e)
+        $crate::__private::assert_allocs(
+            ::core::stringify!($e),
+            $crate::__private::Bound::Exactly($n),
+            || $e,
+        )
     };
     ($e:expr, <= $n:expr $(,)?) => {
-        $crate::__private::assert_allocs(::core::stringify!($e), $crate::__private::Bound::AtMost($n), || $e)
+        $crate::__private::assert_allocs(
+            ::core::stringify!($e),
+            $crate::__private::Bound::AtMost($n),
+            || $e,
+        )
     };
     ($e:expr, < $n:expr $(,)?) => {
-        $crate::__private::assert_allocs(::core::stringify!($e), $crate::__private::Bound::Below($n), || $e)
+        $crate::__private::assert_allocs(
+            ::core::stringify!($e),
+            $crate::__private::Bound::Below($n),
+            || $e,
+        )
     };
     ($e:expr, >= $n:expr $(,)?) => {
-        $crate::__private::assert_allocs(::core::stringify!($e), $crate::__private::Bound::AtLeast($n), || $e)
+        $crate::__private::assert_allocs(
+            ::core::stringify!($e),
+            $crate::__private::Bound::AtLeast($n),
+            || $e,
+        )
     };
     ($e:expr, > $n:expr $(,)?) => {
-        $crate::__private::assert_allocs(::core::stringify!($e), $crate::__private::Bound::Above($n), || $e)
+        $crate::__private::assert_allocs(
+            ::core::stringify!($e),
+            $crate::__private::Bound::Above($n),
+            || $e,
+        )
     };
 }
 

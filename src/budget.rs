@@ -237,8 +237,7 @@ pub(crate) fn on_event(s: &ThreadState, e: Event) {
         Operation::Alloc | Operation::AllocZeroed => {
             let used = s.budget_used.get() + 1;
             s.budget_used.set(used);
-            used > s.budget_max_allocs.get()
-                || net_above_start(s) > s.budget_max_peak.get()
+            used > s.budget_max_allocs.get() || net_above_start(s) > s.budget_max_peak.get()
         }
         Operation::Realloc => net_above_start(s) > s.budget_max_peak.get(),
         Operation::Dealloc => false,

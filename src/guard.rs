@@ -170,7 +170,13 @@ impl NoAllocGuard {
     /// }
     /// ```
     pub fn violations(&self) -> u32 {
-        with_state(|s| if self.is_innermost(s) { s.pending.get() } else { 0 })
+        with_state(|s| {
+            if self.is_innermost(s) {
+                s.pending.get()
+            } else {
+                0
+            }
+        })
     }
 
     /// Panics now, like the drop would, if the scope has recorded
@@ -197,7 +203,9 @@ impl NoAllocGuard {
             }
         });
         if pending > 0 {
-            fail(pending, self.report_site(), &|w| w.write_str("NoAllocGuard::check: "));
+            fail(pending, self.report_site(), &|w| {
+                w.write_str("NoAllocGuard::check: ")
+            });
         }
     }
 
@@ -236,7 +244,9 @@ impl Drop for NoAllocGuard {
     fn drop(&mut self) {
         let pending = self.close();
         if pending > 0 {
-            fail(pending, self.report_site(), &|w| w.write_str("NoAllocGuard: "));
+            fail(pending, self.report_site(), &|w| {
+                w.write_str("NoAllocGuard: ")
+            });
         }
     }
 }
@@ -276,11 +286,7 @@ impl fmt::Debug for NoAllocGuard {
 #[cold]
 #[inline(never)]
 #[track_caller]
-pub(crate) fn fail(
-    pending: u32,
-    site: Site<'_>,
-    headline: &dyn Fn(&mut dyn Write) -> fmt::Result,
-) {
+pub(crate) fn fail(pending: u32, site: Site<'_>, headline: &dyn Fn(&mut dyn Write) -> fmt::Result) {
     // SAFETY: `first` is only touched by this thread; we copy it out.
     let v: Violation = with_state(|s| unsafe { *s.first.get() });
     let mut msg = FixedBuf::<4096>::new();
@@ -386,6 +392,21 @@ impl fmt::Debug for AllowAllocGuard {
             .field("depth", &self.depth)
             .finish()
     }
+}
+
+/// Whether allocating on this thread right now would be a violation (the
+/// innermost live guard is a [`NoAllocGuard`]).
+///
+/// ```
+/// use alloc_guard::{NoAllocGuard, Policy, is_alloc_forbidden, permit_alloc};
+///
+/// assert!(!is_alloc_forbidden());
+/// let _guard = NoAllocGuard::new(Policy::Panic);
+/// assert!(is_alloc_forbidden());
+/// assert!(!permit_alloc(is_alloc_forbidden));
+/// ```
+pub fn is_alloc_forbidden() -> bool {
+    with_state(|s| s.flags.get() as u8 & mode::FORBID_ALLOC != 0)
 }
 
 /// Runs `f` under a [`NoAllocGuard`] with `policy` and returns its value.

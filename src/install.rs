@@ -1,8 +1,8 @@
 //! Is `CountingAlloc` the global allocator? Guards and assertions are blind
 //! without it, so they must never pass silently.
 
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 
 use crate::report::Stderr;
 use crate::thread_state::{system, with_state};

@@ -102,7 +102,7 @@
 //! assert_no_alloc!(v.push(1));            // within capacity
 //! assert_allocs!(v.iter().map(|x| x * 2).collect::<Vec<i32>>(), == 1);
 //! assert_peak_bytes!(vec![0u8; 100], <= 100);
-//! let (_, stats) = measure(|| std::hint::black_box(Box::new(1u64)));
+//! let ((), stats) = measure(|| drop(std::hint::black_box(Box::new(1u64))));
 //! assert_eq!((stats.allocs, stats.deallocs, stats.bytes_allocated), (1, 1, 8));
 //! # }
 //! ```
@@ -145,7 +145,7 @@ pub use alloc::CountingAlloc;
 #[doc(hidden)]
 pub use assertions::__private;
 pub use budget::AllocBudget;
-pub use guard::{AllowAllocGuard, NoAllocGuard, forbid_alloc, permit_alloc};
+pub use guard::{AllowAllocGuard, NoAllocGuard, forbid_alloc, is_alloc_forbidden, permit_alloc};
 pub use install::is_installed;
 pub use policy::Policy;
 pub use stats::{AllocStats, global_stats, measure, thread_stats};

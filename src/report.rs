@@ -144,7 +144,13 @@ impl Symbol<'_> {
         }
         const PREFIXES: [&str; 9] = [
             "__rust",
-            "alloc::", "<alloc::", "core::", "<core::", "std::", "<std::", "hashbrown::",
+            "alloc::",
+            "<alloc::",
+            "core::",
+            "<core::",
+            "std::",
+            "<std::",
+            "hashbrown::",
             "<hashbrown::",
         ];
         PREFIXES.iter().any(|p| self.name.starts_with(p))
@@ -346,7 +352,11 @@ pub(crate) fn write_report(
     site: Option<&Location<'_>>,
     policy: Policy,
 ) -> fmt::Result {
-    writeln!(w, "alloc_guard: {} in a forbidden scope", describe(&v.event))?;
+    writeln!(
+        w,
+        "alloc_guard: {} in a forbidden scope",
+        describe(&v.event)
+    )?;
     w.write_str("  at:     ")?;
     write_offending_call(w, v)?;
     w.write_str("\n  guard:  ")?;

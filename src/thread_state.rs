@@ -159,8 +159,7 @@ impl ThreadState {
     #[inline(always)]
     pub(crate) fn set_system(&self, bit: u16, on: bool) {
         let flags = self.flags.get();
-        self.flags
-            .set(if on { flags | bit } else { flags & !bit });
+        self.flags.set(if on { flags | bit } else { flags & !bit });
     }
 
     #[inline(always)]

@@ -136,9 +136,8 @@ impl ThreadName {
         let mut buf = [0 as libc::c_char; 32];
         // SAFETY: `buf` is valid for `buf.len()` bytes; pthread_self() is
         // always a valid handle for the calling thread.
-        let rc = unsafe {
-            libc::pthread_getname_np(libc::pthread_self(), buf.as_mut_ptr(), buf.len())
-        };
+        let rc =
+            unsafe { libc::pthread_getname_np(libc::pthread_self(), buf.as_mut_ptr(), buf.len()) };
         if rc == 0 {
             let len = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
             let bytes: [u8; 32] = buf.map(|c| c as u8);

@@ -1,0 +1,73 @@
+//! `AllocBudget`: an RAII limit for scopes that are not one expression.
+
+use std::hint::black_box;
+
+use alloc_guard::{AllocBudget, NoAllocGuard, Policy};
+
+use crate::child;
+
+#[test]
+fn within_budget_passes_and_reports_stats() {
+    let budget = AllocBudget::new(2, 64);
+    let a = black_box(Box::new([0u8; 32]));
+    let b = black_box(Box::new([0u8; 32]));
+    let s = budget.stats();
+    assert_eq!((s.allocs, s.peak_bytes), (2, 64));
+    drop((a, b));
+    drop(budget);
+}
+
+#[test]
+fn over_the_count_panics_on_drop_with_the_first_excess_line() {
+    let mut excess_line = 0;
+    let msg = child::expect_panic(|| {
+        let _budget = AllocBudget::max_allocs(1);
+        let a = black_box(Box::new(1u32));
+        let (line, b) = (line!(), black_box(Box::new(2u32)));
+        excess_line = line;
+        drop((a, b));
+    });
+    assert!(
+        msg.contains("AllocBudget exceeded: expected at most 1 allocations, got 2 allocs"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("{}:{excess_line}:", file!())),
+        "{msg}"
+    );
+    assert!(msg.contains("budget made at"), "{msg}");
+}
+
+#[test]
+fn over_the_peak_panics() {
+    let msg = child::expect_panic(|| {
+        let _budget = AllocBudget::max_peak_bytes(100);
+        let v = black_box(vec![0u8; 101]);
+        drop(v);
+    });
+    assert!(msg.contains("expected at most 100 bytes at peak"), "{msg}");
+}
+
+#[test]
+fn reallocs_and_frees_do_not_use_the_count_but_growth_uses_the_peak() {
+    let budget = AllocBudget::new(1, 4096);
+    let mut v = Vec::new();
+    for i in 0..1000u32 {
+        v.push(black_box(i)); // 1 alloc, 8 reallocs, up to 4096 bytes
+    }
+    drop(v);
+    assert_eq!(budget.stats().reallocs, 8);
+}
+
+#[test]
+fn a_guard_inside_a_budget_decides_for_its_scope() {
+    let msg = child::expect_panic(|| {
+        let _budget = AllocBudget::max_allocs(10);
+        let _guard = NoAllocGuard::new(Policy::Panic);
+        drop(black_box(Box::new(1u8)));
+    });
+    assert!(
+        msg.contains("alloc_guard: NoAllocGuard: 2 violations"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,15 @@
+//! Integration tests with `CountingAlloc` installed, one binary, one module
+//! per subject.
+
+#[global_allocator]
+static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+
+mod assertions;
+mod budget;
+mod child;
+mod guards;
+mod nesting;
+mod parallel;
+mod policies;
+mod stats;
+mod threads;
