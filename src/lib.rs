@@ -150,3 +150,8 @@ pub use install::is_installed;
 pub use policy::Policy;
 pub use stats::{AllocStats, global_stats, measure, thread_stats};
 pub use violation::Operation;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
