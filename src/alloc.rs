@@ -5,8 +5,8 @@ use std::alloc::System;
 
 use crate::policy::Policy;
 use crate::thread_state::{ThreadState, mode, system, with_state};
-use crate::violation::{Event, Operation, Violation};
-use crate::{budget, registry, report};
+use crate::violation::{Event, Operation, Record};
+use crate::{budget, registry, runtime_policy, sink};
 
 /// A global allocator that counts every operation per thread and enforces
 /// the [`NoAllocGuard`](crate::NoAllocGuard)s of the calling thread, then
@@ -161,6 +161,12 @@ fn on_alloc(op: Operation, layout: Layout) {
     });
 }
 
+/// The address of `cold_path`, which every captured call stack passes
+/// through: frames above it belong to whoever called the allocator.
+pub(crate) fn cold_path_address() -> usize {
+    cold_path as fn(&ThreadState, Event) as usize
+}
+
 /// Everything but plain counting: first contact, library-internal work,
 /// thread exit, peak tracking, budgets and forbidden scopes.
 #[cold]
@@ -206,22 +212,31 @@ fn count(c: &crate::thread_state::Counters, e: Event) {
     }
 }
 
-/// Acts on a violation by the innermost scope's policy.
+/// Acts on a violation by the innermost scope's policy (or the runtime
+/// override).
 fn violation(s: &ThreadState, e: Event, policy: Policy) {
-    let v = Violation::capture(e);
-    match policy {
-        Policy::Panic => record_pending(s, &v),
-        Policy::Abort => {
-            report::write_to_stderr(&v, s.site.get(), policy);
+    match runtime_policy::effective(policy) {
+        None => {}
+        Some(Policy::Panic) => {
+            // Only the first violation of a scope is reported in detail:
+            // later ones are just counted, without a stack capture.
+            if s.pending.get() == 0 {
+                record_pending(s, &Record::capture(e));
+            } else {
+                s.pending.set(s.pending.get().saturating_add(1));
+            }
+        }
+        Some(Policy::Abort) => {
+            sink::abort_report(&Record::capture(e), s.site.get());
             std::process::abort();
         }
-        Policy::LogBacktrace => report::write_to_stderr(&v, s.site.get(), policy),
+        Some(Policy::LogBacktrace) => sink::log_violation(s, e),
     }
 }
 
 /// Keeps the first violation of the innermost panicking scope for its guard
 /// to report when it drops.
-pub(crate) fn record_pending(s: &ThreadState, v: &Violation) {
+pub(crate) fn record_pending(s: &ThreadState, v: &Record) {
     let n = s.pending.get();
     if n == 0 {
         // SAFETY: `first` is only touched by this thread, and no reference

@@ -10,7 +10,7 @@ use crate::install;
 use crate::report::Site;
 use crate::stats::{AllocStats, PeakScope, thread_stats};
 use crate::thread_state::{ThreadState, mode, with_state};
-use crate::violation::{Event, Operation, Violation};
+use crate::violation::{Event, Operation, Record};
 
 /// Limits the allocations of a scope on this thread: at most `max_allocs`
 /// allocations (`alloc` + `alloc_zeroed`; reallocs and frees are free) and
@@ -243,7 +243,7 @@ pub(crate) fn on_event(s: &ThreadState, e: Event) {
         Operation::Dealloc => false,
     };
     if over {
-        record_pending(s, &Violation::capture(e));
+        record_pending(s, &Record::capture(e));
     }
 }
 

@@ -10,7 +10,7 @@ use crate::install;
 use crate::policy::Policy;
 use crate::report::{self, FixedBuf, Site};
 use crate::thread_state::{ThreadState, internally, mode, system, with_state};
-use crate::violation::Violation;
+use crate::violation::Record;
 
 /// Forbids heap operations on this thread while it lives.
 ///
@@ -288,7 +288,7 @@ impl fmt::Debug for NoAllocGuard {
 #[track_caller]
 pub(crate) fn fail(pending: u32, site: Site<'_>, headline: &dyn Fn(&mut dyn Write) -> fmt::Result) {
     // SAFETY: `first` is only touched by this thread; we copy it out.
-    let v: Violation = with_state(|s| unsafe { *s.first.get() });
+    let v: Record = with_state(|s| unsafe { *s.first.get() });
     let mut msg = FixedBuf::<4096>::new();
     internally(|| {
         let _ = msg.write_str("alloc_guard: ");

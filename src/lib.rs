@@ -137,6 +137,9 @@ mod install;
 mod policy;
 mod registry;
 mod report;
+mod runtime_policy;
+mod sink;
+mod sites;
 mod stats;
 mod thread_state;
 mod violation;
@@ -148,8 +151,12 @@ pub use budget::AllocBudget;
 pub use guard::{AllowAllocGuard, NoAllocGuard, forbid_alloc, is_alloc_forbidden, permit_alloc};
 pub use install::is_installed;
 pub use policy::Policy;
+pub use runtime_policy::{policy_override, set_enabled, set_policy_override};
+pub use sink::{ReporterAlreadySet, set_reporter};
+pub use sites::{Report, SiteReport, print_report_at_exit, report};
 pub use stats::{AllocStats, global_stats, measure, thread_stats};
-pub use violation::Operation;
+pub use violation::{Operation, Violation};
+
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -10,14 +10,16 @@
 
 use core::fmt::{self, Write};
 use core::panic::Location;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use once_cell::race::OnceBox;
 
 use crate::policy::Policy;
-use crate::thread_state::internally;
-use crate::violation::{Event, Operation, Violation};
+use crate::violation::{Event, Frames, Operation, Record};
 
 /// A `fmt::Write` into a fixed array; output past its end is dropped and
 /// marked with `…`.
+#[derive(Clone, Copy)]
 pub(crate) struct FixedBuf<const N: usize> {
     buf: [u8; N],
     len: usize,
@@ -174,6 +176,18 @@ impl Symbol<'_> {
         .any(|p| self.name.contains(p))
     }
 
+    /// A frame of alloc_guard itself.
+    fn is_ours(&self, source_dir: Option<&Path>) -> bool {
+        let by_file = match (self.file, source_dir) {
+            (Some(file), Some(dir)) => file.starts_with(dir),
+            _ => false,
+        };
+        by_file
+            || ["alloc_guard::", "<alloc_guard::", "backtrace::"]
+                .iter()
+                .any(|p| self.name.starts_with(p))
+    }
+
     /// Where std's short backtraces stop too.
     fn is_runtime_boundary(&self) -> bool {
         self.name.contains("__rust_begin_short_backtrace") || self.name.starts_with("std::rt::")
@@ -196,28 +210,35 @@ impl fmt::Display for Symbol<'_> {
     }
 }
 
-/// Visits the frames of `ips` above the allocator: std's frames that led
-/// to the operation, then the caller's. `visit` gets each symbol and whether
-/// it is the first one outside std (the offending call); it returns `false`
-/// to stop.
-pub(crate) fn walk_frames(ips: &[usize], mut visit: impl FnMut(&Symbol<'_>, bool) -> bool) {
-    // Frames up to the last allocator entry are ours (capture, cold path,
-    // CountingAlloc, the `__rust_alloc` shim); find where that ends.
-    let mut entry = None;
-    let mut index = 0usize;
-    each_symbol(ips, |sym| {
-        if sym.is_allocator_entry() {
-            entry = Some(index);
-        }
-        index += 1;
-        true
-    });
-    let skip = entry.map_or(0, |i| i + 1);
+/// Visits the frames of a captured stack above the allocator: std's
+/// frames that led to the operation, then the caller's. `visit` gets each
+/// symbol and whether it is the first one outside std (the offending call);
+/// it returns `false` to stop.
+pub(crate) fn walk_frames(frames: &Frames, mut visit: impl FnMut(&Symbol<'_>, bool) -> bool) {
+    let ips = frames.from_caller();
+    // Without the cold path's frame (no symbol addresses), fall back to
+    // names: everything up to the last allocator entry is ours.
+    let mut skip = 0usize;
+    if frames.caller.is_none() {
+        let mut index = 0usize;
+        each_symbol(ips, |sym| {
+            index += 1;
+            if sym.is_allocator_entry() {
+                skip = index;
+            }
+            true
+        });
+    }
+    let ours = our_source_dir();
     let mut index = 0usize;
     let mut found_caller = false;
     each_symbol(ips, |sym| {
         index += 1;
-        if index <= skip || (entry.is_none() && is_ours(sym.name)) {
+        if index <= skip {
+            return true;
+        }
+        // CountingAlloc's own (inlined) methods and the `__rust_alloc` shim.
+        if !found_caller && (sym.is_allocator_entry() || sym.is_ours(ours)) {
             return true;
         }
         if sym.is_runtime_boundary() {
@@ -229,10 +250,23 @@ pub(crate) fn walk_frames(ips: &[usize], mut visit: impl FnMut(&Symbol<'_>, bool
     });
 }
 
-fn is_ours(name: &str) -> bool {
-    name.starts_with("alloc_guard::")
-        || name.starts_with("<alloc_guard::")
-        || name.starts_with("backtrace::")
+/// The directory of alloc_guard's own sources, from the debug info of one
+/// of its functions (`None` without debug info).
+fn our_source_dir() -> Option<&'static Path> {
+    static DIR: OnceBox<Option<PathBuf>> = OnceBox::new();
+    DIR.get_or_init(|| {
+        let mut dir = None;
+        // `resolve` takes return addresses and looks up the byte before:
+        // point one past the function's first byte.
+        let addr = crate::alloc::cold_path_address() + 1;
+        backtrace::resolve(addr as *mut core::ffi::c_void, |sym| {
+            if dir.is_none() {
+                dir = sym.filename().and_then(Path::parent).map(Path::to_path_buf);
+            }
+        });
+        Box::new(dir)
+    })
+    .as_deref()
 }
 
 fn each_symbol(ips: &[usize], mut visit: impl FnMut(&Symbol<'_>) -> bool) {
@@ -296,11 +330,39 @@ pub(crate) fn describe(e: &Event) -> impl fmt::Display + '_ {
     Describe(e)
 }
 
+/// A hash of the resolved call stack above the allocator (every frame's
+/// function, file, line and column) and the operation: the same for
+/// violations from the same source-level call site, even where the
+/// optimiser duplicated the code (unrolled loops).
+pub(crate) fn source_hash(v: &Record) -> u64 {
+    struct Fnv(u64);
+    impl core::hash::Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+    use core::hash::Hash;
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    v.event.op.hash(&mut h);
+    walk_frames(&v.frames, |sym, _| {
+        sym.name.hash(&mut h);
+        sym.file.hash(&mut h);
+        (sym.line, sym.col).hash(&mut h);
+        true
+    });
+    core::hash::Hasher::finish(&h).max(1)
+}
+
 /// The offending call: the first frame above the allocator outside std.
-pub(crate) fn write_offending_call(w: &mut dyn Write, v: &Violation) -> fmt::Result {
+pub(crate) fn write_offending_call(w: &mut dyn Write, v: &Record) -> fmt::Result {
     let mut result = Ok(());
     let mut found = false;
-    walk_frames(v.frames.as_slice(), |sym, offending| {
+    walk_frames(&v.frames, |sym, offending| {
         if offending {
             result = write!(w, "{sym}");
             found = true;
@@ -316,12 +378,12 @@ pub(crate) fn write_offending_call(w: &mut dyn Write, v: &Violation) -> fmt::Res
 /// Up to `max` frames from the offending call outwards, one per line; std's
 /// frames between the allocator and the offending call are summed up in
 /// one line, and std's frames further out are shown by name only.
-pub(crate) fn write_backtrace(w: &mut dyn Write, v: &Violation, max: usize) -> fmt::Result {
+pub(crate) fn write_backtrace(w: &mut dyn Write, v: &Record, max: usize) -> fmt::Result {
     let mut result = Ok(());
     let mut hidden = 0;
     let mut n = 0;
     let mut found = false;
-    walk_frames(v.frames.as_slice(), |sym, offending| {
+    walk_frames(&v.frames, |sym, offending| {
         found |= offending;
         if !found {
             hidden += 1;
@@ -348,15 +410,20 @@ pub(crate) fn write_backtrace(w: &mut dyn Write, v: &Violation, max: usize) -> f
 /// The full report written by `LogBacktrace` and `Abort`.
 pub(crate) fn write_report(
     w: &mut dyn Write,
-    v: &Violation,
+    v: &Record,
     site: Option<&Location<'_>>,
     policy: Policy,
+    site_id: u32,
 ) -> fmt::Result {
-    writeln!(
+    write!(
         w,
         "alloc_guard: {} in a forbidden scope",
         describe(&v.event)
     )?;
+    if site_id > 0 {
+        write!(w, " (site #{site_id})")?;
+    }
+    writeln!(w)?;
     w.write_str("  at:     ")?;
     write_offending_call(w, v)?;
     w.write_str("\n  guard:  ")?;
@@ -374,14 +441,6 @@ pub(crate) fn write_report(
     Ok(())
 }
 
-/// Writes the report for `v` to stderr, as library-internal work.
-pub(crate) fn write_to_stderr(v: &Violation, site: Option<&Location<'_>>, policy: Policy) {
-    internally(|| {
-        let mut err = Stderr::new();
-        let _ = write_report(&mut err, v, site, policy);
-    });
-}
-
 /// Where the checking scope was made, and what to call it in a report.
 #[derive(Clone, Copy)]
 pub(crate) struct Site<'a> {
@@ -394,7 +453,7 @@ pub(crate) struct Site<'a> {
 /// guard made at tests/x.rs:10:17 on thread 'main'", then a short backtrace.
 pub(crate) fn write_summary(
     w: &mut dyn Write,
-    v: &Violation,
+    v: &Record,
     count: u32,
     site: Site<'_>,
 ) -> fmt::Result {

@@ -9,7 +9,7 @@ use core::cell::{Cell, UnsafeCell};
 use core::panic::Location;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
 
-use crate::violation::Violation;
+use crate::violation::Record;
 
 /// Scope bits (low byte of `flags`), written by guards.
 pub(crate) mod mode {
@@ -108,7 +108,7 @@ pub(crate) struct ThreadState {
     /// Violations recorded for the innermost panicking scope.
     pub(crate) pending: Cell<u32>,
     /// The first of those violations, valid while `pending > 0`.
-    pub(crate) first: UnsafeCell<Violation>,
+    pub(crate) first: UnsafeCell<Record>,
     /// Live guards on this thread; each guard checks it is dropped in order.
     pub(crate) depth: Cell<u32>,
     /// Highest `Counters::net_bytes` seen while `system::PEAK` is set.
@@ -136,7 +136,7 @@ impl ThreadState {
             counters: Counters::new(),
             site: Cell::new(None),
             pending: Cell::new(0),
-            first: UnsafeCell::new(Violation::EMPTY),
+            first: UnsafeCell::new(Record::EMPTY),
             depth: Cell::new(0),
             max_net: Cell::new(0),
             budget_used: Cell::new(0),

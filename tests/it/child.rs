@@ -26,8 +26,10 @@ pub fn rerun(name: &str, env: &[(&str, &str)]) -> Output {
 
 /// The test path of a function in module `module_path!()` of this binary.
 pub fn test_name(module: &str, function: &str) -> String {
-    let module = module.split_once("::").map_or("", |(_, rest)| rest);
-    format!("{module}::{function}")
+    match module.split_once("::") {
+        Some((_crate, inner)) => format!("{inner}::{function}"),
+        None => function.to_owned(),
+    }
 }
 
 /// The child's stderr as text.
