@@ -4,7 +4,7 @@ use core::alloc::{GlobalAlloc, Layout};
 use std::alloc::System;
 
 use crate::policy::Policy;
-use crate::thread_state::{ThreadState, mode, system, with_state};
+use crate::thread_state::{Counters, ThreadState, mode, system, with_state};
 use crate::violation::{Event, Operation, Record};
 use crate::{budget, registry, runtime_policy, sink};
 
@@ -88,37 +88,43 @@ impl<A> CountingAlloc<A> {
 // are written with `libc::write`) and only re-enters the allocator under the
 // library-internal flag, which lets such calls straight through.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
+    // The fast paths count *before* forwarding, so the forwarding call is a
+    // tail call: no stack frame, no work after the inner allocator returns.
+    // (So a request the inner allocator refuses, returning null, is counted
+    // on the fast path; inside `measure`, budgets and guards, which take
+    // the slow path, only successful operations are.)
+
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        let ptr = unsafe { self.inner.alloc(layout) };
-        if !ptr.is_null() {
-            on_alloc(Operation::Alloc, layout);
+        if counted_fast(|c| c.count_alloc(layout.size())) {
+            // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+            unsafe { self.inner.alloc(layout) }
+        } else {
+            // SAFETY: as above.
+            unsafe { self.alloc_slow(Operation::Alloc, layout) }
         }
-        ptr
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
-        let ptr = unsafe { self.inner.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            on_alloc(Operation::AllocZeroed, layout);
+        if counted_fast(|c| c.count_alloc(layout.size())) {
+            // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
+            unsafe { self.inner.alloc_zeroed(layout) }
+        } else {
+            // SAFETY: as above.
+            unsafe { self.alloc_slow(Operation::AllocZeroed, layout) }
         }
-        ptr
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        with_state(|s| {
-            if s.flags.get() == 0 {
-                s.counters.count_dealloc(layout.size());
-            } else {
-                cold_path(s, event(Operation::Dealloc, layout, 0));
-            }
-        });
-        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { self.inner.dealloc(ptr, layout) }
+        if counted_fast(|c| c.count_dealloc(layout.size())) {
+            // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+            unsafe { self.inner.dealloc(ptr, layout) }
+        } else {
+            // SAFETY: as above.
+            unsafe { self.dealloc_slow(ptr, layout) }
+        }
     }
 
     #[inline]
@@ -140,6 +146,57 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
     }
 }
 
+impl<A: GlobalAlloc> CountingAlloc<A> {
+    /// `alloc` / `alloc_zeroed` when the thread's flags are not zero.
+    ///
+    /// # Safety
+    ///
+    /// The caller upholds `GlobalAlloc::alloc`'s contract.
+    #[cold]
+    #[inline(never)]
+    unsafe fn alloc_slow(&self, op: Operation, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which
+        // is also `alloc_zeroed`'s.
+        let ptr = unsafe {
+            match op {
+                Operation::AllocZeroed => self.inner.alloc_zeroed(layout),
+                _ => self.inner.alloc(layout),
+            }
+        };
+        if !ptr.is_null() {
+            with_state(|s| cold_path(s, event(op, layout, 0)));
+        }
+        ptr
+    }
+
+    /// `dealloc` when the thread's flags are not zero.
+    ///
+    /// # Safety
+    ///
+    /// The caller upholds `GlobalAlloc::dealloc`'s contract.
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
+        with_state(|s| cold_path(s, event(Operation::Dealloc, layout, 0)));
+        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+}
+
+/// The hot path: if this thread's flags are zero (no guard, no measure, no
+/// library-internal work, registered), counts with `count` and returns
+/// `true`; otherwise leaves everything to the slow path.
+#[inline(always)]
+fn counted_fast(count: impl FnOnce(&Counters)) -> bool {
+    with_state(|s| {
+        let fast = s.flags.get() == 0;
+        if fast {
+            count(&s.counters);
+        }
+        fast
+    })
+}
+
 #[inline(always)]
 fn event(op: Operation, layout: Layout, old_size: usize) -> Event {
     Event {
@@ -148,17 +205,6 @@ fn event(op: Operation, layout: Layout, old_size: usize) -> Event {
         align: layout.align(),
         old_size,
     }
-}
-
-#[inline(always)]
-fn on_alloc(op: Operation, layout: Layout) {
-    with_state(|s| {
-        if s.flags.get() == 0 {
-            s.counters.count_alloc(layout.size());
-        } else {
-            cold_path(s, event(op, layout, 0));
-        }
-    });
 }
 
 /// The address of `cold_path`, which every captured call stack passes
@@ -204,7 +250,7 @@ fn cold_path(s: &ThreadState, e: Event) {
     }
 }
 
-fn count(c: &crate::thread_state::Counters, e: Event) {
+fn count(c: &Counters, e: Event) {
     match e.op {
         Operation::Alloc | Operation::AllocZeroed => c.count_alloc(e.size),
         Operation::Dealloc => c.count_dealloc(e.size),
@@ -220,10 +266,10 @@ fn violation(s: &ThreadState, e: Event, policy: Policy) {
         Some(Policy::Panic) => {
             // Only the first violation of a scope is reported in detail:
             // later ones are just counted, without a stack capture.
-            if s.pending.get() == 0 {
+            if s.pending() == 0 {
                 record_pending(s, &Record::capture(e));
             } else {
-                s.pending.set(s.pending.get().saturating_add(1));
+                s.replace_pending(s.pending().saturating_add(1));
             }
         }
         Some(Policy::Abort) => {
@@ -237,11 +283,11 @@ fn violation(s: &ThreadState, e: Event, policy: Policy) {
 /// Keeps the first violation of the innermost panicking scope for its guard
 /// to report when it drops.
 pub(crate) fn record_pending(s: &ThreadState, v: &Record) {
-    let n = s.pending.get();
+    let n = s.pending();
     if n == 0 {
         // SAFETY: `first` is only touched by this thread, and no reference
         // into it is live (readers copy it out).
         unsafe { *s.first.get() = *v };
     }
-    s.pending.set(n.saturating_add(1));
+    s.replace_pending(n.saturating_add(1));
 }

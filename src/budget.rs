@@ -92,7 +92,7 @@ impl AllocBudget {
         let saved = with_state(|s| Saved {
             mode: s.replace_mode(mode::BUDGET),
             site: s.site.replace(Some(site)),
-            pending: s.pending.replace(0),
+            pending: s.replace_pending(0),
             used: s.budget_used.replace(0),
             max_allocs: s.budget_max_allocs.replace(max_allocs),
             max_peak: s.budget_max_peak.replace(max_peak_bytes),
@@ -182,7 +182,7 @@ impl AllocBudget {
             s.site.set(saved.site);
             s.budget_used.set(saved.used);
             s.budget_net_start.set(saved.net_start);
-            (s.pending.replace(saved.pending), stats, limits)
+            (s.replace_pending(saved.pending), stats, limits)
         })
     }
 }

@@ -56,10 +56,9 @@ use crate::violation::Record;
 #[must_use = "the scope is only guarded while the NoAllocGuard lives: bind it with `let _guard = …`"]
 #[clippy::has_significant_drop]
 pub struct NoAllocGuard {
+    nesting: Nesting,
     prev_mode: u8,
     prev_site: Option<&'static Location<'static>>,
-    prev_pending: u32,
-    depth: u32,
     site: &'static Location<'static>,
     policy: Policy,
     _not_send: PhantomData<*const ()>,
@@ -115,13 +114,10 @@ impl NoAllocGuard {
             if s.has_system(system::UNREGISTERED) {
                 install::check_for_guard();
             }
-            let depth = s.depth.get() + 1;
-            s.depth.set(depth);
             NoAllocGuard {
+                nesting: Nesting::enter(s),
                 prev_mode: s.replace_mode(bits | policy.to_bits() << mode::POLICY_SHIFT),
                 prev_site: s.site.replace(Some(site)),
-                prev_pending: s.pending.replace(0),
-                depth,
                 site,
                 policy,
                 _not_send: PhantomData,
@@ -171,8 +167,8 @@ impl NoAllocGuard {
     /// ```
     pub fn violations(&self) -> u32 {
         with_state(|s| {
-            if self.is_innermost(s) {
-                s.pending.get()
+            if self.nesting.is_innermost(s) {
+                s.pending()
             } else {
                 0
             }
@@ -196,8 +192,8 @@ impl NoAllocGuard {
     #[track_caller]
     pub fn check(&self) {
         let pending = with_state(|s| {
-            if self.is_innermost(s) {
-                s.pending.replace(0)
+            if self.nesting.is_innermost(s) {
+                s.replace_pending(0)
             } else {
                 0
             }
@@ -218,12 +214,12 @@ impl NoAllocGuard {
     #[inline(always)]
     fn close(&self) -> u32 {
         with_state(|s| {
-            if !restore_depth(s, self.depth, self.site, "NoAllocGuard") {
+            let Some(pending) = self.nesting.exit(s, self.site, "NoAllocGuard") else {
                 return 0;
-            }
+            };
             s.replace_mode(self.prev_mode);
             s.site.set(self.prev_site);
-            s.pending.replace(self.prev_pending)
+            pending
         })
     }
 
@@ -232,10 +228,6 @@ impl NoAllocGuard {
             label: "guard made",
             location: self.site,
         }
-    }
-
-    fn is_innermost(&self, s: &ThreadState) -> bool {
-        s.depth.get() == self.depth
     }
 }
 
@@ -251,23 +243,67 @@ impl Drop for NoAllocGuard {
     }
 }
 
-/// Pops a guard at `depth`; returns whether its saved state must be restored.
-///
-/// A guard dropped while guards made inside it still live (kept in a
-/// collection, moved out of scope, or leaked with `mem::forget`) ends them
-/// too: its state is restored, the misuse is reported, and their own drops
-/// later find they were already ended and change nothing.
-#[inline(always)]
-fn restore_depth(s: &ThreadState, depth: u32, site: &Location<'_>, what: &str) -> bool {
-    let current = s.depth.get();
-    if current < depth {
-        return false;
+/// A guard's place in this thread's nesting of guards.
+#[derive(Debug)]
+struct Nesting {
+    /// The scope word before the guard (restored on exit).
+    prev: u64,
+    /// The scope word the guard set: its depth, no pending violations.
+    entered: u64,
+}
+
+impl Nesting {
+    #[inline(always)]
+    fn enter(s: &ThreadState) -> Nesting {
+        let (prev, entered) = s.enter_scope();
+        Nesting { prev, entered }
     }
-    if current > depth {
-        out_of_order(site, what);
+
+    fn depth(&self) -> u32 {
+        (self.entered >> 32) as u32
     }
-    s.depth.set(depth - 1);
-    true
+
+    fn is_innermost(&self, s: &ThreadState) -> bool {
+        s.depth() == self.depth()
+    }
+
+    /// Leaves the scope: restores the word from before the guard and
+    /// returns the violations recorded in it, or `None` if the guard was
+    /// already ended.
+    ///
+    /// A guard dropped while guards made inside it still live (kept in a
+    /// collection, moved out of scope, or leaked with `mem::forget`) ends
+    /// them too: its state is restored, the misuse is reported, and their
+    /// own drops later find they were already ended and change nothing.
+    #[inline(always)]
+    fn exit(&self, s: &ThreadState, site: &Location<'_>, what: &str) -> Option<u32> {
+        let current = s.scope.get();
+        if current != self.entered {
+            return self.exit_unusual(s, current, site, what);
+        }
+        s.scope.set(self.prev);
+        Some(0)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn exit_unusual(
+        &self,
+        s: &ThreadState,
+        current: u64,
+        site: &Location<'_>,
+        what: &str,
+    ) -> Option<u32> {
+        let depth = (current >> 32) as u32;
+        if depth < self.depth() {
+            return None;
+        }
+        if depth > self.depth() {
+            out_of_order(site, what);
+        }
+        s.scope.set(self.prev);
+        Some(current as u32)
+    }
 }
 
 impl fmt::Debug for NoAllocGuard {
@@ -275,7 +311,7 @@ impl fmt::Debug for NoAllocGuard {
         f.debug_struct("NoAllocGuard")
             .field("policy", &self.policy)
             .field("location", &self.site)
-            .field("depth", &self.depth)
+            .field("depth", &self.nesting.depth())
             .finish()
     }
 }
@@ -343,8 +379,8 @@ fn out_of_order(site: &Location<'_>, what: &str) {
 #[must_use = "allocation is only permitted while the AllowAllocGuard lives: bind it with `let _permit = …`"]
 #[clippy::has_significant_drop]
 pub struct AllowAllocGuard {
+    nesting: Nesting,
     prev_mode: u8,
-    depth: u32,
     site: &'static Location<'static>,
     _not_send: PhantomData<*const ()>,
 }
@@ -361,15 +397,11 @@ impl AllowAllocGuard {
     #[inline]
     #[allow(clippy::new_without_default)] // a guard is made for a scope, not defaulted
     pub fn new() -> Self {
-        with_state(|s| {
-            let depth = s.depth.get() + 1;
-            s.depth.set(depth);
-            AllowAllocGuard {
-                prev_mode: s.replace_mode(0),
-                depth,
-                site: Location::caller(),
-                _not_send: PhantomData,
-            }
+        with_state(|s| AllowAllocGuard {
+            nesting: Nesting::enter(s),
+            prev_mode: s.replace_mode(0),
+            site: Location::caller(),
+            _not_send: PhantomData,
         })
     }
 }
@@ -378,7 +410,7 @@ impl Drop for AllowAllocGuard {
     #[inline]
     fn drop(&mut self) {
         with_state(|s| {
-            if restore_depth(s, self.depth, self.site, "AllowAllocGuard") {
+            if self.nesting.exit(s, self.site, "AllowAllocGuard").is_some() {
                 s.replace_mode(self.prev_mode);
             }
         });
@@ -389,7 +421,7 @@ impl fmt::Debug for AllowAllocGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AllowAllocGuard")
             .field("location", &self.site)
-            .field("depth", &self.depth)
+            .field("depth", &self.nesting.depth())
             .finish()
     }
 }

@@ -105,12 +105,13 @@ pub(crate) struct ThreadState {
     pub(crate) counters: Counters,
     /// Creation site of the innermost forbidding or budget scope.
     pub(crate) site: Cell<Option<&'static Location<'static>>>,
-    /// Violations recorded for the innermost panicking scope.
-    pub(crate) pending: Cell<u32>,
+    /// Guard nesting, one word so a guard enters and exits with one load
+    /// and one store: high half, live guards on this thread (each guard
+    /// checks it is dropped in order); low half, violations recorded for
+    /// the innermost panicking scope.
+    pub(crate) scope: Cell<u64>,
     /// The first of those violations, valid while `pending > 0`.
     pub(crate) first: UnsafeCell<Record>,
-    /// Live guards on this thread; each guard checks it is dropped in order.
-    pub(crate) depth: Cell<u32>,
     /// Highest `Counters::net_bytes` seen while `system::PEAK` is set.
     pub(crate) max_net: Cell<i64>,
     /// Budget of the innermost `AllocBudget`: allocations used and limits.
@@ -135,9 +136,8 @@ impl ThreadState {
             flags: Cell::new(system::UNREGISTERED),
             counters: Counters::new(),
             site: Cell::new(None),
-            pending: Cell::new(0),
+            scope: Cell::new(0),
             first: UnsafeCell::new(Record::EMPTY),
-            depth: Cell::new(0),
             max_net: Cell::new(0),
             budget_used: Cell::new(0),
             budget_max_allocs: Cell::new(u64::MAX),
@@ -151,9 +151,43 @@ impl ThreadState {
     /// Replaces the scope bits, keeping the system bits; returns the old ones.
     #[inline(always)]
     pub(crate) fn replace_mode(&self, mode: u8) -> u8 {
-        let flags = self.flags.get();
-        self.flags.set((flags & 0xFF00) | u16::from(mode));
-        flags as u8
+        let old = self.flags.get() as u8;
+        const LOW_BYTE: usize = if cfg!(target_endian = "little") { 0 } else { 1 };
+        // SAFETY: `flags` is a `Cell<u16>` used by this thread only and no
+        // reference into it is live; writing its low-order byte in place is
+        // a plain byte store (cheaper than a read-modify-write of the word).
+        unsafe { *self.flags.as_ptr().cast::<u8>().add(LOW_BYTE) = mode };
+        old
+    }
+
+    /// Violations recorded for the innermost panicking scope.
+    #[inline(always)]
+    pub(crate) fn pending(&self) -> u32 {
+        self.scope.get() as u32
+    }
+
+    /// Sets the pending count, keeping the depth; returns the old count.
+    #[inline(always)]
+    pub(crate) fn replace_pending(&self, pending: u32) -> u32 {
+        let scope = self.scope.get();
+        self.scope.set((scope & !0xFFFF_FFFF) | u64::from(pending));
+        scope as u32
+    }
+
+    /// How many guards are live on this thread.
+    #[inline(always)]
+    pub(crate) fn depth(&self) -> u32 {
+        (self.scope.get() >> 32) as u32
+    }
+
+    /// Enters a guard's scope: one more level, no pending violations.
+    /// Returns the word to restore on exit and the word that exit expects.
+    #[inline(always)]
+    pub(crate) fn enter_scope(&self) -> (u64, u64) {
+        let prev = self.scope.get();
+        let entered = (prev | 0xFFFF_FFFF).wrapping_add(1);
+        self.scope.set(entered);
+        (prev, entered)
     }
 
     #[inline(always)]
