@@ -215,7 +215,7 @@ impl fmt::Display for Symbol<'_> {
 /// symbol and whether it is the first one outside std (the offending call);
 /// it returns `false` to stop.
 pub(crate) fn walk_frames(frames: &Frames, mut visit: impl FnMut(&Symbol<'_>, bool) -> bool) {
-    let ips = frames.from_caller();
+    let ips = frames.callers();
     // Without the cold path's frame (no symbol addresses), fall back to
     // names: everything up to the last allocator entry is ours.
     let mut skip = 0usize;

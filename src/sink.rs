@@ -29,12 +29,10 @@ static REPORTER: OnceBox<Hook> = OnceBox::new();
 /// [`set_reporter`] was called before.
 ///
 /// ```
-/// fn main() {
-///     let _ = alloc_guard::set_reporter(|_| {});
-///     let again = alloc_guard::set_reporter(|_| {});
-///     assert!(again.is_err());
-///     println!("{}", again.unwrap_err());
-/// }
+/// let _ = alloc_guard::set_reporter(|_| {});
+/// let again = alloc_guard::set_reporter(|_| {});
+/// assert!(again.is_err());
+/// println!("{}", again.unwrap_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReporterAlreadySet;

@@ -114,7 +114,7 @@ impl Frames {
 
     /// The frames from the allocator's caller outwards (all frames if the
     /// cold path's frame was not found).
-    pub(crate) fn from_caller(&self) -> &[usize] {
+    pub(crate) fn callers(&self) -> &[usize] {
         &self.ips[self.caller.unwrap_or(0).min(self.len)..self.len]
     }
 }
@@ -226,7 +226,7 @@ impl Record {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         };
         mix(event.op as u64);
-        for &ip in frames.from_caller() {
+        for &ip in frames.callers() {
             mix(ip as u64);
         }
         h.max(1) // 0 marks an empty slot
