@@ -27,6 +27,13 @@ use crate::thread_state::{Counters, ThreadState, system, with_state};
 ///   its start. Running totals ([`thread_stats`], [`global_stats`]) do not
 ///   track a peak, to keep it off the unguarded hot path: there it is 0.
 ///
+/// One exception keeps the hot path to a handful of instructions: outside
+/// `measure`, budgets and guards, `alloc`/`alloc_zeroed`/`dealloc` are
+/// counted just before the inner allocator is called, so an allocation the
+/// inner allocator refuses (returns null: a failed `try_reserve`, say) is
+/// still counted in [`thread_stats`] and [`global_stats`]. Inside `measure`
+/// (and everything built on it) only successful operations are counted.
+///
 /// So `net_bytes()` is exactly the bytes the scope still holds, and a scope
 /// that frees everything it allocated has `allocs == deallocs` and
 /// `net_bytes() == 0` whatever it reallocated in between.
