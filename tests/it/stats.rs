@@ -148,3 +148,13 @@ fn stats_display_and_default() {
         "1 alloc (1 B), 0 reallocs, 0 deallocs (0 B), net 1 B, peak 1 B"
     );
 }
+
+#[test]
+fn a_refused_allocation_is_not_counted_inside_measure() {
+    let ((), s) = measure(|| {
+        let mut v: Vec<u8> = Vec::new();
+        // 64 TiB: the system allocator refuses, try_reserve reports it.
+        assert!(v.try_reserve(black_box(1usize << 46)).is_err());
+    });
+    assert!(s.is_empty(), "{s}");
+}
