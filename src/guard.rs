@@ -109,7 +109,27 @@ impl NoAllocGuard {
     #[track_caller]
     #[inline(always)]
     fn forbidding(bits: u8, policy: Policy) -> Self {
-        let site = Location::caller();
+        Self::forbidding_at(bits, policy, Location::caller())
+    }
+
+    /// A guard whose reports name `site` as where it was made (for
+    /// adapters that make guards on behalf of their own caller).
+    #[inline(always)]
+    pub(crate) fn made_at(
+        policy: Policy,
+        allow_frees: bool,
+        site: &'static Location<'static>,
+    ) -> Self {
+        let bits = if allow_frees {
+            mode::FORBID_ALLOC
+        } else {
+            mode::FORBID_ALLOC | mode::FORBID_FREE
+        };
+        Self::forbidding_at(bits, policy, site)
+    }
+
+    #[inline(always)]
+    fn forbidding_at(bits: u8, policy: Policy, site: &'static Location<'static>) -> Self {
         with_state(|s| {
             if s.has_system(system::UNREGISTERED) {
                 install::check_for_guard();

@@ -107,12 +107,22 @@
 //! # }
 //! ```
 //!
+//! # Functions and futures
+//!
+//! `#[no_alloc]` (default feature `macros`) on a function or method guards
+//! its whole body, as if its first line were
+//! `let _guard = NoAllocGuard::new(Policy::Panic);` — see [`no_alloc`] for
+//! its forms. On an `async fn`, and through [`NoAllocFuture`] or
+//! [`NoAllocFutureExt::no_alloc`] on any future, each *poll* is guarded,
+//! never the executor's work between polls.
+//!
 //! # Caveats
 //!
 //! - Guards are per thread; a thread spawned inside a guarded scope is not
 //!   guarded.
 //! - Async code: a guard held across `.await` would cover the executor's
-//!   work between polls (and it is `!Send`); guard the synchronous parts.
+//!   work between polls (and it is `!Send`); guard each poll instead, with
+//!   [`NoAllocFuture`] or `#[no_alloc]` on the `async fn`.
 //! - `mem::forget` of a guard keeps its scope armed until an enclosing guard
 //!   drops (which then reports the misuse and restores its own state).
 //! - Allocations from signal handlers are not supported.
@@ -132,6 +142,7 @@ compile_error!("alloc_guard supports unix targets only (it uses pthread keys and
 mod alloc;
 mod assertions;
 mod budget;
+mod future;
 mod guard;
 mod install;
 mod policy;
@@ -148,6 +159,7 @@ pub use alloc::CountingAlloc;
 #[doc(hidden)]
 pub use assertions::__private;
 pub use budget::AllocBudget;
+pub use future::{NoAllocFuture, NoAllocFutureExt};
 pub use guard::{AllowAllocGuard, NoAllocGuard, forbid_alloc, is_alloc_forbidden, permit_alloc};
 pub use install::is_installed;
 pub use policy::Policy;
@@ -157,6 +169,101 @@ pub use sites::{Report, SiteReport, print_report_at_exit, report};
 pub use stats::{AllocStats, global_stats, measure, thread_stats};
 pub use violation::{Operation, Violation};
 
+/// Guards the body of a function or method with a [`NoAllocGuard`]; on an
+/// `async fn`, guards each poll of its future with a [`NoAllocFuture`].
+///
+/// | attribute | each call (or poll) runs under |
+/// |---|---|
+/// | `#[no_alloc]`, `#[no_alloc(panic)]` | `NoAllocGuard::new(Policy::Panic)` |
+/// | `#[no_alloc(abort)]` | `NoAllocGuard::new(Policy::Abort)` |
+/// | `#[no_alloc(log)]` | `NoAllocGuard::new(Policy::LogBacktrace)` |
+/// | `#[no_alloc(allow_frees)]`, `#[no_alloc(log, allow_frees)]`, … | `NoAllocGuard::allowing_frees(policy)` |
+///
+/// The guard is made first thing in the body and is an ordinary local, so
+/// it ends however the body ends: an early `return`, `?`, or unwinding. The
+/// arguments are dropped after it, so frees of by-value arguments at the
+/// end of the call are not checked. The guard's creation site (reported as
+/// "guard made at") is the function's name. Needs the default feature
+/// `macros`.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard::no_alloc;
+///
+/// #[no_alloc]
+/// fn mix(out: &mut [f32], a: &[f32], b: &[f32]) -> Result<(), &'static str> {
+///     if a.len() != b.len() {
+///         return Err("length mismatch"); // the guard ends here too
+///     }
+///     for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+///         *o = x + y;
+///     }
+///     Ok(())
+/// }
+///
+/// #[no_alloc]
+/// async fn checksum(data: &[u8]) -> u32 {
+///     data.iter().map(|&b| u32::from(b)).sum() // each poll is guarded
+/// }
+///
+/// fn main() {
+///     let mut out = [0.0; 2];
+///     assert_eq!(mix(&mut out, &[1.0, 2.0], &[3.0, 4.0]), Ok(()));
+///     assert_eq!(mix(&mut out, &[1.0], &[]), Err("length mismatch"));
+///
+///     let caught = std::panic::catch_unwind(|| {
+///         #[no_alloc]
+///         fn leaky() -> usize {
+///             std::hint::black_box(vec![1, 2, 3]).len()
+///         }
+///         leaky()
+///     });
+///     assert!(caught.is_err()); // leaky allocated
+///
+///     use std::future::Future;
+///     let cx = &mut std::task::Context::from_waker(std::task::Waker::noop());
+///     let sum = std::pin::pin!(checksum(&[1, 2, 3])).poll(cx);
+///     assert_eq!(sum, std::task::Poll::Ready(6));
+/// }
+/// ```
+///
+/// Misuse is a compile error that says what is allowed: on a `const fn`
+/// (a guard is made at run time),
+///
+/// ```compile_fail
+/// #[alloc_guard::no_alloc]
+/// const fn twice(x: u32) -> u32 { x * 2 }
+/// ```
+///
+/// on anything but a function with a body,
+///
+/// ```compile_fail
+/// #[alloc_guard::no_alloc]
+/// struct Buffer([u8; 64]);
+/// ```
+///
+/// on a closure (use [`forbid_alloc`] instead),
+///
+/// ```compile_fail
+/// let double = #[alloc_guard::no_alloc] |x: u32| x * 2;
+/// ```
+///
+/// with an unknown argument, or two policies:
+///
+/// ```compile_fail
+/// #[alloc_guard::no_alloc(fast)]
+/// fn f() {}
+/// ```
+///
+/// ```compile_fail
+/// #[alloc_guard::no_alloc(abort, log)]
+/// fn f() {}
+/// ```
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use alloc_guard_macros::no_alloc;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
