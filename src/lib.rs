@@ -128,12 +128,8 @@
 //! - Allocations from signal handlers are not supported.
 //! - Unix only (the thread registry uses pthread keys).
 
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    clippy::undocumented_unsafe_blocks,
-    unsafe_op_in_unsafe_fn
-)]
+#![warn(missing_docs, missing_debug_implementations)]
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 #![doc(test(attr(deny(warnings))))]
 
 #[cfg(not(unix))]
