@@ -56,10 +56,7 @@ use crate::violation::Record;
 #[must_use = "the scope is only guarded while the NoAllocGuard lives: bind it with `let _guard = …`"]
 #[clippy::has_significant_drop]
 pub struct NoAllocGuard {
-    nesting: Nesting,
-    prev_mode: u8,
-    prev_site: Option<&'static Location<'static>>,
-    site: &'static Location<'static>,
+    saved: Saved,
     policy: Policy,
     _not_send: PhantomData<*const ()>,
 }
@@ -135,10 +132,12 @@ impl NoAllocGuard {
                 install::check_for_guard();
             }
             NoAllocGuard {
-                nesting: Nesting::enter(s),
-                prev_mode: s.replace_mode(bits | policy.to_bits() << mode::POLICY_SHIFT),
-                prev_site: s.site.replace(Some(site)),
-                site,
+                saved: Saved {
+                    nesting: Nesting::enter(s),
+                    prev_mode: s.replace_mode(bits | policy.to_bits() << mode::POLICY_SHIFT),
+                    prev_site: s.site.replace(Some(site)),
+                    site,
+                },
                 policy,
                 _not_send: PhantomData,
             }
@@ -164,7 +163,7 @@ impl NoAllocGuard {
     /// assert_eq!(guard.location().line(), line!() - 1);
     /// ```
     pub fn location(&self) -> &'static Location<'static> {
-        self.site
+        self.saved.site
     }
 
     /// How many violations this guard has recorded so far and not yet
@@ -187,7 +186,7 @@ impl NoAllocGuard {
     /// ```
     pub fn violations(&self) -> u32 {
         with_state(|s| {
-            if self.nesting.is_innermost(s) {
+            if self.saved.nesting.is_innermost(s) {
                 s.pending()
             } else {
                 0
@@ -212,14 +211,14 @@ impl NoAllocGuard {
     #[track_caller]
     pub fn check(&self) {
         let pending = with_state(|s| {
-            if self.nesting.is_innermost(s) {
+            if self.saved.nesting.is_innermost(s) {
                 s.replace_pending(0)
             } else {
                 0
             }
         });
         if pending > 0 {
-            fail(pending, self.report_site(), &|w| {
+            fail(pending, self.saved.report_site(), &|w| {
                 w.write_str("NoAllocGuard::check: ")
             });
         }
@@ -228,11 +227,22 @@ impl NoAllocGuard {
     /// Ends the guard without panicking: restores the enclosing state and
     /// returns the violations it recorded (for the caller's own message).
     pub(crate) fn finish(self) -> u32 {
-        core::mem::ManuallyDrop::new(self).close()
+        core::mem::ManuallyDrop::new(self).saved.close()
     }
+}
 
-    #[inline(always)]
-    fn close(&self) -> u32 {
+/// What a `NoAllocGuard` restores when it ends, and its site.
+#[derive(Clone, Copy)]
+struct Saved {
+    nesting: Nesting,
+    prev_mode: u8,
+    prev_site: Option<&'static Location<'static>>,
+    site: &'static Location<'static>,
+}
+
+impl Saved {
+    /// Restores the enclosing state; returns the violations recorded.
+    fn close(self) -> u32 {
         with_state(|s| {
             let Some(pending) = self.nesting.exit(s, self.site, "NoAllocGuard") else {
                 return 0;
@@ -254,17 +264,38 @@ impl NoAllocGuard {
 impl Drop for NoAllocGuard {
     #[inline]
     fn drop(&mut self) {
-        let pending = self.close();
-        if pending > 0 {
-            fail(pending, self.report_site(), &|w| {
-                w.write_str("NoAllocGuard: ")
-            });
+        // The usual case, kept free of calls so no value has to survive
+        // one: innermost guard, no violation recorded.
+        let saved = self.saved;
+        let usual = with_state(|s| {
+            let usual = s.scope.get() == saved.nesting.entered;
+            if usual {
+                s.scope.set(saved.nesting.prev);
+                s.replace_mode(saved.prev_mode);
+                s.site.set(saved.prev_site);
+            }
+            usual
+        });
+        if !usual {
+            drop_unusual(saved);
         }
     }
 }
 
+/// Drop with violations to report, or out of order.
+#[cold]
+#[inline(never)]
+fn drop_unusual(saved: Saved) {
+    let pending = saved.close();
+    if pending > 0 {
+        fail(pending, saved.report_site(), &|w| {
+            w.write_str("NoAllocGuard: ")
+        });
+    }
+}
+
 /// A guard's place in this thread's nesting of guards.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Nesting {
     /// The scope word before the guard (restored on exit).
     prev: u64,
@@ -280,7 +311,7 @@ impl Nesting {
     }
 
     fn depth(&self) -> u32 {
-        (self.entered >> 32) as u32
+        self.entered as u32
     }
 
     fn is_innermost(&self, s: &ThreadState) -> bool {
@@ -314,7 +345,7 @@ impl Nesting {
         site: &Location<'_>,
         what: &str,
     ) -> Option<u32> {
-        let depth = (current >> 32) as u32;
+        let depth = current as u32;
         if depth < self.depth() {
             return None;
         }
@@ -322,7 +353,7 @@ impl Nesting {
             out_of_order(site, what);
         }
         s.scope.set(self.prev);
-        Some(current as u32)
+        Some((current >> 32) as u32)
     }
 }
 
@@ -330,8 +361,8 @@ impl fmt::Debug for NoAllocGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NoAllocGuard")
             .field("policy", &self.policy)
-            .field("location", &self.site)
-            .field("depth", &self.nesting.depth())
+            .field("location", &self.saved.site)
+            .field("depth", &self.saved.nesting.depth())
             .finish()
     }
 }

@@ -106,8 +106,8 @@ pub(crate) struct ThreadState {
     /// Creation site of the innermost forbidding or budget scope.
     pub(crate) site: Cell<Option<&'static Location<'static>>>,
     /// Guard nesting, one word so a guard enters and exits with one load
-    /// and one store: high half, live guards on this thread (each guard
-    /// checks it is dropped in order); low half, violations recorded for
+    /// and one store: low half, live guards on this thread (each guard
+    /// checks it is dropped in order); high half, violations recorded for
     /// the innermost panicking scope.
     pub(crate) scope: Cell<u64>,
     /// The first of those violations, valid while `pending > 0`.
@@ -163,21 +163,22 @@ impl ThreadState {
     /// Violations recorded for the innermost panicking scope.
     #[inline(always)]
     pub(crate) fn pending(&self) -> u32 {
-        self.scope.get() as u32
+        (self.scope.get() >> 32) as u32
     }
 
     /// Sets the pending count, keeping the depth; returns the old count.
     #[inline(always)]
     pub(crate) fn replace_pending(&self, pending: u32) -> u32 {
         let scope = self.scope.get();
-        self.scope.set((scope & !0xFFFF_FFFF) | u64::from(pending));
-        scope as u32
+        self.scope
+            .set((scope & 0xFFFF_FFFF) | (u64::from(pending) << 32));
+        (scope >> 32) as u32
     }
 
     /// How many guards are live on this thread.
     #[inline(always)]
     pub(crate) fn depth(&self) -> u32 {
-        (self.scope.get() >> 32) as u32
+        self.scope.get() as u32
     }
 
     /// Enters a guard's scope: one more level, no pending violations.
@@ -185,7 +186,7 @@ impl ThreadState {
     #[inline(always)]
     pub(crate) fn enter_scope(&self) -> (u64, u64) {
         let prev = self.scope.get();
-        let entered = (prev | 0xFFFF_FFFF).wrapping_add(1);
+        let entered = u64::from((prev as u32).wrapping_add(1));
         self.scope.set(entered);
         (prev, entered)
     }
