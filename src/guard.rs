@@ -448,10 +448,11 @@ impl AllowAllocGuard {
     #[inline]
     #[allow(clippy::new_without_default)] // a guard is made for a scope, not defaulted
     pub fn new() -> Self {
+        let site = Location::caller();
         with_state(|s| AllowAllocGuard {
             nesting: Nesting::enter(s),
             prev_mode: s.replace_mode(0),
-            site: Location::caller(),
+            site,
             _not_send: PhantomData,
         })
     }

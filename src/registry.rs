@@ -11,26 +11,85 @@
 //! allocates while it is held.
 
 use core::ptr;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
+use core::sync::atomic::Ordering::{Acquire, Release};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::thread_state::{Counters, ThreadState, system, with_state};
 
-/// Head of the intrusive list of live threads' states.
-struct Live(*const ThreadState);
+/// Head of the intrusive list of live threads' states (changed and walked
+/// only with `LOCKED` held).
+static LIVE: AtomicPtr<ThreadState> = AtomicPtr::new(ptr::null_mut());
 
-// SAFETY: the pointer is only dereferenced under the `LIVE` lock, while the
-// thread that owns the state is blocked from leaving (see `leave`).
-unsafe impl Send for Live {}
-
-static LIVE: Mutex<Live> = Mutex::new(Live(ptr::null()));
+/// The registry's lock: a spin lock, held for a few list operations at a
+/// time; never held while allocating. A fork handler holds it across
+/// `fork()`, so a child never inherits it locked by a thread it lacks.
+static LOCKED: AtomicBool = AtomicBool::new(false);
 
 /// Totals of threads that have left, and of their operations after leaving.
 pub(crate) static RETIRED: Counters = Counters::new();
 
-fn lock() -> MutexGuard<'static, Live> {
-    // Nothing panics while holding the lock, but never let poison matter.
-    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+struct Locked;
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        unlock();
+    }
+}
+
+fn acquire() {
+    while LOCKED
+        .compare_exchange_weak(false, true, Acquire, Relaxed)
+        .is_err()
+    {
+        // SAFETY: sched_yield has no preconditions.
+        unsafe { libc::sched_yield() };
+    }
+}
+
+fn unlock() {
+    LOCKED.store(false, Release);
+}
+
+fn lock() -> Locked {
+    acquire();
+    Locked
+}
+
+extern "C" fn before_fork() {
+    acquire();
+}
+
+extern "C" fn after_fork_in_parent() {
+    unlock();
+}
+
+/// In a forked child only the forking thread exists; the other threads'
+/// states stay mapped but their TLS blocks will be reused by the child's
+/// new threads. Fold their counts into `RETIRED` (the totals stay the same)
+/// and keep only this thread in the list.
+extern "C" fn after_fork_in_child() {
+    let me = with_state(|s| s as *const ThreadState).cast_mut();
+    let mut node = LIVE.load(Relaxed);
+    let mut registered = false;
+    while !node.is_null() {
+        // SAFETY: the list was consistent at the fork (we held the lock)
+        // and its nodes' memory is still mapped in the child.
+        let state = unsafe { &*node };
+        if node == me {
+            registered = true;
+        } else {
+            add(&RETIRED, &state.counters);
+        }
+        node = state.next.load(Relaxed);
+    }
+    if registered {
+        // SAFETY: `me` is this thread's own, live state.
+        let state = unsafe { &*me };
+        state.prev.store(ptr::null_mut(), Relaxed);
+        state.next.store(ptr::null_mut(), Relaxed);
+    }
+    LIVE.store(if registered { me } else { ptr::null_mut() }, Relaxed);
+    unlock();
 }
 
 /// Adds this thread to the registry and arms its exit hook.
@@ -46,14 +105,15 @@ pub(crate) fn join(state: &ThreadState) {
         // only used as a non-null marker passed back to `leave`.
         unsafe { libc::pthread_setspecific(key, me.cast()) };
     }
-    let mut live = lock();
-    state.next.store(live.0.cast_mut(), Relaxed);
+    let _locked = lock();
+    let head = LIVE.load(Relaxed);
+    state.next.store(head, Relaxed);
     state.prev.store(ptr::null_mut(), Relaxed);
-    if !live.0.is_null() {
-        // SAFETY: `live.0` is a registered, live thread's state (lock held).
-        unsafe { (*live.0).prev.store(me.cast_mut(), Relaxed) };
+    if !head.is_null() {
+        // SAFETY: `head` is a registered, live thread's state (lock held).
+        unsafe { (*head).prev.store(me.cast_mut(), Relaxed) };
     }
-    live.0 = me;
+    LIVE.store(me.cast_mut(), Relaxed);
 }
 
 /// The pthread key whose destructor runs `leave`, created once.
@@ -70,13 +130,24 @@ fn exit_key() -> Option<libc::pthread_key_t> {
                 // SAFETY: `key` is a valid out-pointer; `leave` has the
                 // signature pthread expects of a destructor.
                 let rc = unsafe { libc::pthread_key_create(&mut key, Some(leave)) };
+                if rc == 0 {
+                    // SAFETY: the handlers are `extern "C"` functions that
+                    // neither allocate nor unwind.
+                    unsafe {
+                        libc::pthread_atfork(
+                            Some(before_fork),
+                            Some(after_fork_in_parent),
+                            Some(after_fork_in_child),
+                        )
+                    };
+                }
                 let value = if rc == 0 { key as usize + 3 } else { 2 };
-                KEY.store(value, core::sync::atomic::Ordering::Release);
+                KEY.store(value, Release);
             }
             1 => core::hint::spin_loop(),
             2 => return None,
             value => {
-                core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+                core::sync::atomic::fence(Acquire);
                 return Some((value - 3) as libc::pthread_key_t);
             }
         }
@@ -86,12 +157,12 @@ fn exit_key() -> Option<libc::pthread_key_t> {
 /// Thread-exit hook: fold this thread's counters into `RETIRED` and unlink.
 extern "C" fn leave(_marker: *mut libc::c_void) {
     with_state(|state| {
-        let mut live = lock();
+        let _locked = lock();
         add(&RETIRED, &state.counters);
         let prev = state.prev.load(Relaxed);
         let next = state.next.load(Relaxed);
         if prev.is_null() {
-            live.0 = next;
+            LIVE.store(next, Relaxed);
         } else {
             // SAFETY: neighbours are registered, live threads (lock held).
             unsafe { (*prev).next.store(next, Relaxed) };
@@ -120,9 +191,9 @@ fn add(into: &Counters, from: &Counters) {
 /// The sum of every live thread's counters and the retired totals.
 pub(crate) fn sum() -> Counters {
     let total = Counters::new();
-    let live = lock();
+    let _locked = lock();
     add(&total, &RETIRED);
-    let mut node = live.0;
+    let mut node = LIVE.load(Relaxed);
     while !node.is_null() {
         // SAFETY: every node in the list is a live thread's state; the lock
         // we hold keeps its owner from leaving (and its TLS from being freed).
