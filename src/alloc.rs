@@ -269,7 +269,7 @@ fn violation(s: &ThreadState, e: Event, policy: Policy) {
             if s.pending() == 0 {
                 record_pending(s, &Record::capture(e));
             } else {
-                s.replace_pending(s.pending().saturating_add(1));
+                s.add_pending();
             }
         }
         Some(Policy::Abort) => {
@@ -283,11 +283,10 @@ fn violation(s: &ThreadState, e: Event, policy: Policy) {
 /// Keeps the first violation of the innermost panicking scope for its guard
 /// to report when it drops.
 pub(crate) fn record_pending(s: &ThreadState, v: &Record) {
-    let n = s.pending();
-    if n == 0 {
+    if s.pending() == 0 {
         // SAFETY: `first` is only touched by this thread, and no reference
         // into it is live (readers copy it out).
         unsafe { *s.first.get() = *v };
     }
-    s.replace_pending(n.saturating_add(1));
+    s.add_pending();
 }

@@ -7,6 +7,7 @@ use core::panic::Location;
 use crate::alloc::record_pending;
 use crate::guard::fail;
 use crate::install;
+use crate::nesting::Nesting;
 use crate::report::Site;
 use crate::stats::{AllocStats, PeakScope, thread_stats};
 use crate::thread_state::{ThreadState, mode, with_state};
@@ -60,9 +61,9 @@ pub struct AllocBudget {
 
 /// The enclosing scope's budget state, restored on drop.
 struct Saved {
+    nesting: Nesting,
     mode: u8,
     site: Option<&'static Location<'static>>,
-    pending: u32,
     used: u64,
     max_allocs: u64,
     max_peak: u64,
@@ -90,9 +91,9 @@ impl AllocBudget {
         let peak = PeakScope::enter();
         let before = thread_stats();
         let saved = with_state(|s| Saved {
+            nesting: Nesting::enter(s),
             mode: s.replace_mode(mode::BUDGET),
             site: s.site.replace(Some(site)),
-            pending: s.replace_pending(0),
             used: s.budget_used.replace(0),
             max_allocs: s.budget_max_allocs.replace(max_allocs),
             max_peak: s.budget_max_peak.replace(max_peak_bytes),
@@ -175,14 +176,20 @@ impl AllocBudget {
         let saved = &self.saved;
         with_state(|s| {
             let limits = Limits {
-                allocs: s.budget_max_allocs.replace(saved.max_allocs),
-                peak_bytes: s.budget_max_peak.replace(saved.max_peak),
+                allocs: s.budget_max_allocs.get(),
+                peak_bytes: s.budget_max_peak.get(),
+            };
+            // Already ended by an enclosing guard dropped out of order?
+            let Some(pending) = saved.nesting.exit(s, self.site, "AllocBudget") else {
+                return (0, stats, limits);
             };
             s.replace_mode(saved.mode);
             s.site.set(saved.site);
             s.budget_used.set(saved.used);
+            s.budget_max_allocs.set(saved.max_allocs);
+            s.budget_max_peak.set(saved.max_peak);
             s.budget_net_start.set(saved.net_start);
-            (s.replace_pending(saved.pending), stats, limits)
+            (pending, stats, limits)
         })
     }
 }

@@ -7,9 +7,10 @@ use core::marker::PhantomData;
 use core::panic::Location;
 
 use crate::install;
+use crate::nesting::Nesting;
 use crate::policy::Policy;
 use crate::report::{self, FixedBuf, Site};
-use crate::thread_state::{ThreadState, internally, mode, system, with_state};
+use crate::thread_state::{internally, mode, system, with_state};
 use crate::violation::Record;
 
 /// Forbids heap operations on this thread while it lives.
@@ -212,7 +213,7 @@ impl NoAllocGuard {
     pub fn check(&self) {
         let pending = with_state(|s| {
             if self.saved.nesting.is_innermost(s) {
-                s.replace_pending(0)
+                s.take_pending()
             } else {
                 0
             }
@@ -294,69 +295,6 @@ fn drop_unusual(saved: Saved) {
     }
 }
 
-/// A guard's place in this thread's nesting of guards.
-#[derive(Debug, Clone, Copy)]
-struct Nesting {
-    /// The scope word before the guard (restored on exit).
-    prev: u64,
-    /// The scope word the guard set: its depth, no pending violations.
-    entered: u64,
-}
-
-impl Nesting {
-    #[inline(always)]
-    fn enter(s: &ThreadState) -> Nesting {
-        let (prev, entered) = s.enter_scope();
-        Nesting { prev, entered }
-    }
-
-    fn depth(&self) -> u32 {
-        self.entered as u32
-    }
-
-    fn is_innermost(&self, s: &ThreadState) -> bool {
-        s.depth() == self.depth()
-    }
-
-    /// Leaves the scope: restores the word from before the guard and
-    /// returns the violations recorded in it, or `None` if the guard was
-    /// already ended.
-    ///
-    /// A guard dropped while guards made inside it still live (kept in a
-    /// collection, moved out of scope, or leaked with `mem::forget`) ends
-    /// them too: its state is restored, the misuse is reported, and their
-    /// own drops later find they were already ended and change nothing.
-    #[inline(always)]
-    fn exit(&self, s: &ThreadState, site: &Location<'_>, what: &str) -> Option<u32> {
-        let current = s.scope.get();
-        if current != self.entered {
-            return self.exit_unusual(s, current, site, what);
-        }
-        s.scope.set(self.prev);
-        Some(0)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn exit_unusual(
-        &self,
-        s: &ThreadState,
-        current: u64,
-        site: &Location<'_>,
-        what: &str,
-    ) -> Option<u32> {
-        let depth = current as u32;
-        if depth < self.depth() {
-            return None;
-        }
-        if depth > self.depth() {
-            out_of_order(site, what);
-        }
-        s.scope.set(self.prev);
-        Some((current >> 32) as u32)
-    }
-}
-
 impl fmt::Debug for NoAllocGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NoAllocGuard")
@@ -390,22 +328,6 @@ pub(crate) fn fail(pending: u32, site: Site<'_>, headline: &dyn Fn(&mut dyn Writ
     } else {
         panic!("{}", msg.as_str());
     }
-}
-
-#[cold]
-#[inline(never)]
-fn out_of_order(site: &Location<'_>, what: &str) {
-    internally(|| {
-        let mut err = report::Stderr::new();
-        let _ = writeln!(
-            err,
-            "alloc_guard: error: the {what} made at {site} was dropped while guards made \
-             inside it were still live (kept in a collection, moved out of their scope, or \
-             leaked with mem::forget). Drop guards in the reverse order of their creation, \
-             each in its own scope. alloc_guard ended the inner guards too and restored the \
-             state from before this one."
-        );
-    });
 }
 
 /// Permits heap operations on this thread while it lives: the escape hatch

@@ -141,6 +141,7 @@ mod budget;
 mod future;
 mod guard;
 mod install;
+mod nesting;
 mod policy;
 mod registry;
 mod report;

@@ -110,6 +110,10 @@ pub(crate) struct ThreadState {
     /// checks it is dropped in order); high half, violations recorded for
     /// the innermost panicking scope.
     pub(crate) scope: Cell<u64>,
+    /// Violations recorded for panicking scopes and not yet reported (or
+    /// discarded): lets a guard dropped out of order report what the scopes
+    /// it ended had recorded.
+    pub(crate) outstanding: Cell<u64>,
     /// The first of those violations, valid while `pending > 0`.
     pub(crate) first: UnsafeCell<Record>,
     /// Highest `Counters::net_bytes` seen while `system::PEAK` is set.
@@ -137,6 +141,7 @@ impl ThreadState {
             counters: Counters::new(),
             site: Cell::new(None),
             scope: Cell::new(0),
+            outstanding: Cell::new(0),
             first: UnsafeCell::new(Record::EMPTY),
             max_net: Cell::new(0),
             budget_used: Cell::new(0),
@@ -166,13 +171,25 @@ impl ThreadState {
         (self.scope.get() >> 32) as u32
     }
 
-    /// Sets the pending count, keeping the depth; returns the old count.
+    /// Counts one more violation for the innermost panicking scope.
     #[inline(always)]
-    pub(crate) fn replace_pending(&self, pending: u32) -> u32 {
+    pub(crate) fn add_pending(&self) {
         let scope = self.scope.get();
-        self.scope
-            .set((scope & 0xFFFF_FFFF) | (u64::from(pending) << 32));
-        (scope >> 32) as u32
+        if scope >> 32 < u64::from(u32::MAX) {
+            self.scope.set(scope + (1 << 32));
+        }
+        self.outstanding.set(self.outstanding.get() + 1);
+    }
+
+    /// Takes the innermost scope's pending violations (to report them).
+    #[inline(always)]
+    pub(crate) fn take_pending(&self) -> u32 {
+        let scope = self.scope.get();
+        self.scope.set(scope & 0xFFFF_FFFF);
+        let pending = (scope >> 32) as u32;
+        self.outstanding
+            .set(self.outstanding.get().saturating_sub(u64::from(pending)));
+        pending
     }
 
     /// How many guards are live on this thread.

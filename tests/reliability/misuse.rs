@@ -89,7 +89,6 @@ fn violations_of_the_innermost_guard_are_reported_by_an_out_of_order_drop() {
 }
 
 #[test]
-#[ignore = "bug: an out-of-order drop returns only the innermost scope's pending count; the outer guard's own violations are lost"]
 fn violations_of_an_outer_guard_survive_an_out_of_order_drop() {
     if !child::is_child() {
         let err = child::rerun_ok(
@@ -115,7 +114,6 @@ fn violations_of_an_outer_guard_survive_an_out_of_order_drop() {
 }
 
 #[test]
-#[ignore = "bug: AllocBudget takes no part in guard nesting, so misordering it with guards is silent"]
 fn a_guard_and_a_budget_dropped_in_creation_order_leave_the_thread_unarmed() {
     if !child::is_child() {
         let err = child::rerun_ok(

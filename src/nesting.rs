@@ -1,0 +1,97 @@
+//! How guards and budgets nest on a thread: each enters one level deeper
+//! and, on exit, restores the level it found, checking it is dropped in
+//! order.
+
+use core::fmt::Write;
+use core::panic::Location;
+
+use crate::report::Stderr;
+use crate::thread_state::{ThreadState, internally};
+
+/// A guard's (or budget's) place in this thread's nesting.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Nesting {
+    /// The scope word before the guard (restored on exit).
+    pub(crate) prev: u64,
+    /// The scope word the guard set: its depth, no pending violations.
+    pub(crate) entered: u64,
+    /// Violations recorded and not yet reported when the guard was made.
+    outstanding: u64,
+}
+
+impl Nesting {
+    #[inline(always)]
+    pub(crate) fn enter(s: &ThreadState) -> Nesting {
+        let (prev, entered) = s.enter_scope();
+        Nesting {
+            prev,
+            entered,
+            outstanding: s.outstanding.get(),
+        }
+    }
+
+    pub(crate) fn depth(&self) -> u32 {
+        self.entered as u32
+    }
+
+    pub(crate) fn is_innermost(&self, s: &ThreadState) -> bool {
+        s.depth() == self.depth()
+    }
+
+    /// Leaves the scope: restores the word from before the guard and
+    /// returns the violations recorded in it and not yet reported, or
+    /// `None` if the guard was already ended.
+    ///
+    /// A guard dropped while guards made inside it still live (kept in a
+    /// collection, moved out of scope, or leaked with `mem::forget`) ends
+    /// them too: its state is restored, the misuse is reported, the
+    /// violations recorded inside it (by it or the guards it ended) are
+    /// returned for it to report, and the ended guards' own drops later find
+    /// they were already ended and change nothing.
+    #[inline(always)]
+    pub(crate) fn exit(&self, s: &ThreadState, site: &Location<'_>, what: &str) -> Option<u32> {
+        let current = s.scope.get();
+        if current != self.entered {
+            return self.exit_unusual(s, current, site, what);
+        }
+        s.scope.set(self.prev);
+        Some(0)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn exit_unusual(
+        &self,
+        s: &ThreadState,
+        current: u64,
+        site: &Location<'_>,
+        what: &str,
+    ) -> Option<u32> {
+        let depth = current as u32;
+        if depth < self.depth() {
+            return None;
+        }
+        if depth > self.depth() {
+            out_of_order(site, what);
+        }
+        s.scope.set(self.prev);
+        let owed = s.outstanding.replace(self.outstanding) - self.outstanding;
+        Some(u32::try_from(owed).unwrap_or(u32::MAX))
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_order(site: &Location<'_>, what: &str) {
+    internally(|| {
+        let mut err = Stderr::new();
+        let _ = writeln!(
+            err,
+            "alloc_guard: error: the {what} made at {site} was dropped while guards made \
+             inside it were still live (kept in a collection, moved out of their scope, or \
+             leaked with mem::forget). Drop guards in the reverse order of their creation, \
+             each in its own scope. alloc_guard ended the inner guards too and restored the \
+             state from before this one."
+        );
+    });
+}
