@@ -55,12 +55,7 @@ impl Slot {
             source: AtomicU64::new(0),
             alias: AtomicU32::new(0),
             data: UnsafeCell::new(SiteData {
-                event: Event {
-                    op: Operation::Alloc,
-                    size: 0,
-                    align: 0,
-                    old_size: 0,
-                },
+                event: Event::EMPTY,
                 thread: ThreadName::EMPTY,
                 guard: None,
                 at: FixedBuf::new(),

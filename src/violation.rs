@@ -60,6 +60,15 @@ pub(crate) struct Event {
     pub(crate) old_size: usize,
 }
 
+impl Event {
+    pub(crate) const EMPTY: Event = Event {
+        op: Operation::Alloc,
+        size: 0,
+        align: 0,
+        old_size: 0,
+    };
+}
+
 /// How many return addresses a violation keeps.
 pub(crate) const MAX_FRAMES: usize = 64;
 
@@ -196,12 +205,7 @@ pub(crate) struct Record {
 
 impl Record {
     pub(crate) const EMPTY: Record = Record {
-        event: Event {
-            op: Operation::Alloc,
-            size: 0,
-            align: 0,
-            old_size: 0,
-        },
+        event: Event::EMPTY,
         thread: ThreadName::EMPTY,
         frames: Frames::EMPTY,
     };

@@ -4,12 +4,15 @@
 #[global_allocator]
 static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
+#[path = "it/child.rs"]
+#[allow(dead_code)]
+mod child;
+use child::{expect_panic, is_child, rerun, stderr};
+
 use std::cell::Cell;
 use std::future::Future;
 use std::hint::black_box;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
-use std::process::{Command, Output};
 use std::task::{Context, Poll, Waker};
 
 use alloc_guard::{NoAllocGuard, Policy, is_alloc_forbidden, measure, no_alloc, permit_alloc};
@@ -31,44 +34,6 @@ macro_rules! next_line_allocates {
 
 fn alloc_line() -> u32 {
     ALLOC_LINE.get()
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else {
-        String::from("<non-string panic payload>")
-    }
-}
-
-#[track_caller]
-fn expect_panic<R>(f: impl FnOnce() -> R) -> String {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(_) => panic!("expected a panic, but the call returned normally"),
-        Err(payload) => panic_message(&*payload),
-    }
-}
-
-const MARKER: &str = "ALLOC_GUARD_ATTRIBUTE_CHILD";
-
-/// Runs the test `name` of this binary alone in a child process.
-fn rerun(name: &str) -> Output {
-    Command::new(std::env::current_exe().expect("current_exe"))
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(MARKER, "1")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("failed to re-run the test binary")
-}
-
-fn is_child() -> bool {
-    std::env::var_os(MARKER).is_some()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Whether `text` names `tests/attribute.rs` at `line`.
@@ -391,7 +356,7 @@ fn log_form_reports_and_goes_on() {
         eprintln!("LINES {first} {second}");
         return;
     }
-    let out = rerun("log_form_reports_and_goes_on");
+    let out = rerun("log_form_reports_and_goes_on", &[]);
     let err = stderr(&out);
     assert!(out.status.success(), "child failed:\n{err}");
     let (first, second) = err
@@ -424,7 +389,7 @@ fn abort_form_aborts_with_a_report() {
         eprintln!("NOT ABORTED");
         return;
     }
-    let out = rerun("abort_form_aborts_with_a_report");
+    let out = rerun("abort_form_aborts_with_a_report", &[]);
     let err = stderr(&out);
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(out.status.signal(), Some(6), "not SIGABRT:\n{err}");

@@ -5,10 +5,14 @@
 #[global_allocator]
 static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
+#[path = "it/child.rs"]
+#[allow(dead_code)]
+mod child;
+use child::{expect_panic, panic_message};
+
 use std::cell::Cell;
 use std::future::Future;
 use std::hint::black_box;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -36,24 +40,6 @@ macro_rules! next_line_allocates {
 
 fn names_line(text: &str, line: u32) -> bool {
     text.contains(&format!("future.rs:{line}:"))
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else {
-        String::from("<non-string panic payload>")
-    }
-}
-
-#[track_caller]
-fn expect_panic<R>(f: impl FnOnce() -> R) -> String {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(_) => panic!("expected a panic, but the call returned normally"),
-        Err(payload) => panic_message(&*payload),
-    }
 }
 
 /// Returns `Pending` `n` times (waking itself each time), then `Ready`.

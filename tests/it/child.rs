@@ -60,9 +60,9 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs `f`, expecting it to panic, and returns the panic message.
 #[track_caller]
-pub fn expect_panic(f: impl FnOnce()) -> String {
+pub fn expect_panic<R>(f: impl FnOnce() -> R) -> String {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(()) => panic!("expected a panic, but the closure returned normally"),
+        Ok(_) => panic!("expected a panic, but the closure returned normally"),
         Err(payload) => panic_message(&*payload),
     }
 }

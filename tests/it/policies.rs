@@ -85,15 +85,7 @@ fn log_policy_reports_to_stderr_and_goes_on() {
     );
     let err = child::stderr(&out);
     assert!(out.status.success(), "{err}");
-    let marker = err
-        .lines()
-        .find(|l| l.starts_with("MARKER guard_line"))
-        .expect(&err);
-    let nums: Vec<u32> = marker
-        .split(['=', ' '])
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    let (guard_line, line) = (nums[0], nums[1]);
+    let (guard_line, line) = marker_lines(&err);
     assert!(
         err.contains("alloc of 24 bytes (align 1) in a forbidden scope"),
         "{err}"
@@ -133,15 +125,7 @@ fn abort_policy_aborts_with_report_before_the_operation_returns() {
         "expected SIGABRT, got {:?}: {err}",
         out.status
     );
-    let marker = err
-        .lines()
-        .find(|l| l.starts_with("MARKER guard_line"))
-        .expect(&err);
-    let nums: Vec<u32> = marker
-        .split(['=', ' '])
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    let (guard_line, line) = (nums[0], nums[1]);
+    let (guard_line, line) = marker_lines(&err);
     assert!(
         err.contains("alloc of 4 bytes (align 4) in a forbidden scope"),
         "{err}"
@@ -226,4 +210,17 @@ fn log_violation_while_a_report_is_formatted_does_not_recurse() {
         !err.contains("alloc of 2 bytes (align 2) in a forbidden scope"),
         "{err}"
     );
+}
+
+/// The `guard_line=N line=M` numbers a child printed on its marker line.
+fn marker_lines(err: &str) -> (u32, u32) {
+    let marker = err
+        .lines()
+        .find(|l| l.starts_with("MARKER guard_line"))
+        .expect(err);
+    let nums: Vec<u32> = marker
+        .split(['=', ' '])
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    (nums[0], nums[1])
 }

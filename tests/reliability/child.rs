@@ -8,6 +8,10 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+#[path = "../it/child.rs"]
+#[allow(dead_code)]
+mod shared;
+
 const MARKER: &str = "ALLOC_GUARD_TEST_CHILD";
 
 /// Whether this process is a child started by [`rerun`].
@@ -143,13 +147,5 @@ pub fn expect_panic(f: impl FnOnce()) -> String {
         panic!("expected a panic, but the closure returned normally")
     };
     // The payload is dropped inside the permit too.
-    alloc_guard::permit_alloc(move || {
-        if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_string()
-        } else {
-            String::from("<non-string panic payload>")
-        }
-    })
+    alloc_guard::permit_alloc(move || shared::panic_message(&*payload))
 }
