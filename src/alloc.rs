@@ -228,7 +228,7 @@ fn cold_path(s: &ThreadState, e: Event) {
     }
     count(&s.counters, e);
     if flags & system::RETIRED != 0 {
-        count(&registry::RETIRED, e);
+        registry::count_retired(e);
     }
     if flags & system::PEAK != 0 {
         s.max_net.set(s.max_net.get().max(s.counters.net_bytes()));
@@ -244,7 +244,13 @@ fn cold_path(s: &ThreadState, e: Event) {
         return;
     }
     if scope & forbidden != 0 {
-        violation(s, e, Policy::from_bits(scope >> mode::POLICY_SHIFT));
+        let policy = Policy::from_bits(scope >> mode::POLICY_SHIFT);
+        let acted = if scope & mode::EXEMPT != 0 {
+            Some(policy)
+        } else {
+            runtime_policy::effective(policy)
+        };
+        violation(s, e, acted);
     } else {
         budget::on_event(s, e);
     }
@@ -258,10 +264,10 @@ fn count(c: &Counters, e: Event) {
     }
 }
 
-/// Acts on a violation by the innermost scope's policy (or the runtime
-/// override).
-fn violation(s: &ThreadState, e: Event, policy: Policy) {
-    match runtime_policy::effective(policy) {
+/// Acts on a violation by the innermost scope's policy, after the runtime
+/// override (`None`: guards are off).
+fn violation(s: &ThreadState, e: Event, policy: Option<Policy>) {
+    match policy {
         None => {}
         Some(Policy::Panic) => {
             // Only the first violation of a scope is reported in detail:
@@ -284,9 +290,9 @@ fn violation(s: &ThreadState, e: Event, policy: Policy) {
 /// to report when it drops.
 pub(crate) fn record_pending(s: &ThreadState, v: &Record) {
     if s.pending() == 0 {
-        // SAFETY: `first` is only touched by this thread, and no reference
-        // into it is live (readers copy it out).
-        unsafe { *s.first.get() = *v };
+        // SAFETY: the slot is in this thread's state, only touched by this
+        // thread, and no reference into it is live (readers copy it out).
+        unsafe { *s.record_slot(s.depth()) = *v };
     }
     s.add_pending();
 }

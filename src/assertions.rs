@@ -10,7 +10,6 @@ use core::panic::Location;
 use crate::budget::AllocBudget;
 use crate::guard::{NoAllocGuard, fail};
 use crate::install;
-use crate::policy::Policy;
 use crate::report::Site;
 use crate::stats::measure;
 
@@ -195,8 +194,8 @@ pub mod __private {
     pub fn assert_no_alloc<R>(expr: &str, f: impl FnOnce() -> R) -> R {
         install::require("assert_no_alloc!");
         let location = Location::caller();
-        let ((value, pending), stats) = measure(|| {
-            let guard = NoAllocGuard::new(Policy::Panic);
+        let ((value, (pending, depth)), stats) = measure(|| {
+            let guard = NoAllocGuard::for_assertion(location);
             let value = f();
             (value, guard.finish())
         });
@@ -204,6 +203,7 @@ pub mod __private {
             let site = Site {
                 label: "asserted",
                 location,
+                depth,
             };
             fail(pending, site, &|w| {
                 write!(
@@ -221,7 +221,7 @@ pub mod __private {
         let location = Location::caller();
         let budget = AllocBudget::new(bound.upper(), u64::MAX);
         let value = f();
-        let (pending, stats, _) = budget.finish();
+        let (pending, stats, depth) = budget.finish();
         if !bound.holds(stats.allocs) {
             let (op, n) = bound.symbol();
             let headline = |w: &mut dyn Write| {
@@ -232,7 +232,15 @@ pub mod __private {
                     stats.allocs
                 )
             };
-            too_many_or_too_few(pending, location, &headline);
+            too_many_or_too_few(
+                pending,
+                Site {
+                    label: "asserted",
+                    location,
+                    depth,
+                },
+                &headline,
+            );
         }
         value
     }
@@ -243,7 +251,7 @@ pub mod __private {
         let location = Location::caller();
         let budget = AllocBudget::new(u64::MAX, max);
         let value = f();
-        let (pending, stats, _) = budget.finish();
+        let (pending, stats, depth) = budget.finish();
         if stats.peak_bytes > max {
             let headline = |w: &mut dyn Write| {
                 write!(
@@ -252,7 +260,15 @@ pub mod __private {
                     stats.peak_bytes
                 )
             };
-            too_many_or_too_few(pending, location, &headline);
+            too_many_or_too_few(
+                pending,
+                Site {
+                    label: "asserted",
+                    location,
+                    depth,
+                },
+                &headline,
+            );
         }
         value
     }
@@ -262,14 +278,10 @@ pub mod __private {
     #[track_caller]
     fn too_many_or_too_few(
         pending: u32,
-        location: &Location<'_>,
+        site: Site<'_>,
         headline: &dyn Fn(&mut dyn Write) -> core::fmt::Result,
     ) {
         if pending > 0 {
-            let site = Site {
-                label: "asserted",
-                location,
-            };
             fail(pending, site, &|w| {
                 headline(w)?;
                 w.write_str("; over the bound: ")
@@ -278,7 +290,7 @@ pub mod __private {
         let mut msg = crate::report::FixedBuf::<1024>::new();
         let _ = msg.write_str("alloc_guard: ");
         let _ = headline(&mut msg);
-        let _ = write!(msg, "; asserted at {location}");
+        let _ = write!(msg, "; asserted at {}", site.location);
         panic!("{}", msg.as_str());
     }
 }

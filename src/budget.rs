@@ -55,6 +55,7 @@ pub struct AllocBudget {
     before: AllocStats,
     peak: PeakScope,
     site: &'static Location<'static>,
+    limits: Limits,
     finished: bool,
     _not_send: PhantomData<*const ()>,
 }
@@ -104,6 +105,10 @@ impl AllocBudget {
             before,
             peak,
             site,
+            limits: Limits {
+                allocs: max_allocs,
+                peak_bytes: max_peak_bytes,
+            },
             finished: false,
             _not_send: PhantomData,
         }
@@ -165,31 +170,34 @@ impl AllocBudget {
 
     /// Ends the budget without panicking: restores the enclosing state and
     /// returns the number of operations over budget, what the scope did, and
-    /// the limits (for the caller's message).
-    pub(crate) fn finish(mut self) -> (u32, AllocStats, Limits) {
+    /// its nesting depth (for the caller's message).
+    pub(crate) fn finish(mut self) -> (u32, AllocStats, u32) {
         self.finished = true;
-        self.close()
+        let (pending, stats, _) = self.close();
+        (pending, stats, self.saved.nesting.depth())
     }
 
-    fn close(&self) -> (u32, AllocStats, Limits) {
+    /// Restores the enclosing state; returns the operations recorded over
+    /// budget, what the scope did, and whether it went over a limit (also
+    /// through budgets nested in it, which record nothing for this one).
+    fn close(&self) -> (u32, AllocStats, bool) {
         let stats = self.stats();
         let saved = &self.saved;
         with_state(|s| {
-            let limits = Limits {
-                allocs: s.budget_max_allocs.get(),
-                peak_bytes: s.budget_max_peak.get(),
-            };
             // Already ended by an enclosing guard dropped out of order?
             let Some(pending) = saved.nesting.exit(s, self.site, "AllocBudget") else {
-                return (0, stats, limits);
+                return (0, stats, false);
             };
+            let used = s.budget_used.get();
+            let over = used > self.limits.allocs || stats.peak_bytes > self.limits.peak_bytes;
             s.replace_mode(saved.mode);
             s.site.set(saved.site);
-            s.budget_used.set(saved.used);
+            // The enclosing budget counts what this one allowed.
+            s.budget_used.set(saved.used.saturating_add(used));
             s.budget_max_allocs.set(saved.max_allocs);
             s.budget_max_peak.set(saved.max_peak);
             s.budget_net_start.set(saved.net_start);
-            (pending, stats, limits)
+            (pending, stats, over)
         })
     }
 }
@@ -216,15 +224,25 @@ impl Drop for AllocBudget {
         if self.finished {
             return;
         }
-        let (pending, stats, limits) = self.close();
+        let (pending, stats, over) = self.close();
+        let limits = self.limits;
         if pending > 0 {
             let site = Site {
                 label: "budget made",
                 location: self.site,
+                depth: self.saved.nesting.depth(),
             };
             fail(pending, site, &|w| {
                 write!(w, "AllocBudget exceeded: expected {limits}, got {stats}; ")
             });
+        } else if over && !std::thread::panicking() {
+            // Over only inside nested budgets or permitted scopes, which
+            // record no call site for this budget.
+            panic!(
+                "alloc_guard: AllocBudget exceeded: expected {limits}, got {stats} (inside \
+                 nested budgets or permitted scopes); budget made at {}",
+                self.site
+            );
         }
     }
 }

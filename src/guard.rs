@@ -126,6 +126,17 @@ impl NoAllocGuard {
         Self::forbidding_at(bits, policy, site)
     }
 
+    /// The guard of an assertion: forbids everything, panics, and is not
+    /// subject to the runtime policy override (an assertion must not pass
+    /// because guards were turned off).
+    pub(crate) fn for_assertion(site: &'static Location<'static>) -> Self {
+        Self::forbidding_at(
+            mode::FORBID_ALLOC | mode::FORBID_FREE | mode::EXEMPT,
+            Policy::Panic,
+            site,
+        )
+    }
+
     #[inline(always)]
     fn forbidding_at(bits: u8, policy: Policy, site: &'static Location<'static>) -> Self {
         with_state(|s| {
@@ -226,9 +237,11 @@ impl NoAllocGuard {
     }
 
     /// Ends the guard without panicking: restores the enclosing state and
-    /// returns the violations it recorded (for the caller's own message).
-    pub(crate) fn finish(self) -> u32 {
-        core::mem::ManuallyDrop::new(self).saved.close()
+    /// returns the violations it recorded and its depth (for the caller's
+    /// own message).
+    pub(crate) fn finish(self) -> (u32, u32) {
+        let saved = core::mem::ManuallyDrop::new(self).saved;
+        (saved.close(), saved.nesting.depth())
     }
 }
 
@@ -258,6 +271,7 @@ impl Saved {
         Site {
             label: "guard made",
             location: self.site,
+            depth: self.nesting.depth(),
         }
     }
 }
@@ -312,8 +326,9 @@ impl fmt::Debug for NoAllocGuard {
 #[inline(never)]
 #[track_caller]
 pub(crate) fn fail(pending: u32, site: Site<'_>, headline: &dyn Fn(&mut dyn Write) -> fmt::Result) {
-    // SAFETY: `first` is only touched by this thread; we copy it out.
-    let v: Record = with_state(|s| unsafe { *s.first.get() });
+    // SAFETY: the slot is in this thread's state, only touched by this
+    // thread, and we copy the record out.
+    let v: Record = with_state(|s| unsafe { *s.record_slot(site.depth) });
     let mut msg = FixedBuf::<4096>::new();
     internally(|| {
         let _ = msg.write_str("alloc_guard: ");
@@ -383,11 +398,26 @@ impl AllowAllocGuard {
 impl Drop for AllowAllocGuard {
     #[inline]
     fn drop(&mut self) {
-        with_state(|s| {
-            if self.nesting.exit(s, self.site, "AllowAllocGuard").is_some() {
+        let owed = with_state(|s| {
+            let owed = self.nesting.exit(s, self.site, "AllowAllocGuard");
+            if owed.is_some() {
                 s.replace_mode(self.prev_mode);
             }
+            owed
         });
+        // Only after misuse: violations of guards this permit ended (made
+        // inside it and leaked or kept alive) are reported here.
+        if let Some(pending @ 1..) = owed {
+            let site = Site {
+                label: "permit made",
+                location: self.site,
+                // The first scope it ended.
+                depth: self.nesting.depth() + 1,
+            };
+            fail(pending, site, &|w| {
+                w.write_str("guards ended by AllowAllocGuard: ")
+            });
+        }
     }
 }
 
@@ -400,8 +430,10 @@ impl fmt::Debug for AllowAllocGuard {
     }
 }
 
-/// Whether allocating on this thread right now would be a violation (the
-/// innermost live guard is a [`NoAllocGuard`]).
+/// Whether the innermost live guard on this thread forbids allocating (is a
+/// [`NoAllocGuard`]). Guards turned off at run time
+/// ([`set_enabled`](crate::set_enabled)`(false)`) still count here; only
+/// their violations are ignored.
 ///
 /// ```
 /// use alloc_guard::{NoAllocGuard, Policy, is_alloc_forbidden, permit_alloc};

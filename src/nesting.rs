@@ -75,7 +75,18 @@ impl Nesting {
             out_of_order(site, what);
         }
         s.scope.set(self.prev);
-        let owed = s.outstanding.replace(self.outstanding) - self.outstanding;
+        let owed = s
+            .outstanding
+            .replace(self.outstanding)
+            .saturating_sub(self.outstanding);
+        let innermost_pending = current >> 32;
+        if depth > self.depth() && owed > 0 && owed == innermost_pending {
+            // Every violation owed was recorded by the innermost scope it
+            // ended: report that scope's first one as this guard's.
+            // SAFETY: both slots are in this thread's state, only touched
+            // by this thread; no reference into them is live.
+            unsafe { *s.record_slot(self.depth()) = *s.record_slot(depth) };
+        }
         Some(u32::try_from(owed).unwrap_or(u32::MAX))
     }
 }

@@ -15,6 +15,7 @@ use core::sync::atomic::Ordering::{Acquire, Release};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::thread_state::{Counters, ThreadState, system, with_state};
+use crate::violation::{Event, Operation};
 
 /// Head of the intrusive list of live threads' states (changed and walked
 /// only with `LOCKED` held).
@@ -56,6 +57,13 @@ fn lock() -> Locked {
 }
 
 extern "C" fn before_fork() {
+    // Join first: a prepare handler that runs after this one may make this
+    // thread's first allocation, which would wait on the lock we hold.
+    with_state(|s| {
+        if s.has_system(system::UNREGISTERED) {
+            join(s);
+        }
+    });
     acquire();
 }
 
@@ -100,10 +108,15 @@ extern "C" fn after_fork_in_child() {
 pub(crate) fn join(state: &ThreadState) {
     state.set_system(system::UNREGISTERED, false);
     let me = state as *const ThreadState;
-    if let Some(key) = exit_key() {
-        // SAFETY: `key` was created by `pthread_key_create`; the value is
-        // only used as a non-null marker passed back to `leave`.
-        unsafe { libc::pthread_setspecific(key, me.cast()) };
+    // SAFETY: `key` was created by `pthread_key_create`; the value is only
+    // used as a non-null marker passed back to `leave`.
+    let armed =
+        exit_key().is_some_and(|key| unsafe { libc::pthread_setspecific(key, me.cast()) } == 0);
+    if !armed {
+        // Without an exit hook the thread could never leave the list: count
+        // it in the retired totals from the start instead.
+        state.set_system(system::RETIRED, true);
+        return;
     }
     let _locked = lock();
     let head = LIVE.load(Relaxed);
@@ -173,6 +186,27 @@ extern "C" fn leave(_marker: *mut libc::c_void) {
         }
         state.set_system(system::RETIRED, true);
     });
+}
+
+/// Adds an operation made after this thread left (by a later TLS
+/// destructor) to the retired totals, which other threads write too.
+pub(crate) fn count_retired(e: Event) {
+    let (allocs, deallocs, reallocs, allocated, freed) = match e.op {
+        Operation::Alloc | Operation::AllocZeroed => (1, 0, 0, e.size, 0),
+        Operation::Dealloc => (0, 1, 0, 0, e.size),
+        Operation::Realloc => (
+            0,
+            0,
+            1,
+            e.size.saturating_sub(e.old_size),
+            e.old_size.saturating_sub(e.size),
+        ),
+    };
+    RETIRED.allocs.fetch_add(allocs, Relaxed);
+    RETIRED.deallocs.fetch_add(deallocs, Relaxed);
+    RETIRED.reallocs.fetch_add(reallocs, Relaxed);
+    RETIRED.bytes_allocated.fetch_add(allocated as u64, Relaxed);
+    RETIRED.bytes_freed.fetch_add(freed as u64, Relaxed);
 }
 
 fn add(into: &Counters, from: &Counters) {

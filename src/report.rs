@@ -447,6 +447,8 @@ pub(crate) struct Site<'a> {
     /// "guard made", "budget made", "asserted".
     pub(crate) label: &'a str,
     pub(crate) location: &'a Location<'a>,
+    /// The scope's nesting depth (where its first violation is kept).
+    pub(crate) depth: u32,
 }
 
 /// "3 violations; first: alloc of 4 bytes (align 4) at f (file:line:col);

@@ -2,34 +2,37 @@
 //! `ALLOC_GUARD_POLICY` environment variable, `set_enabled` and
 //! `set_policy_override`.
 //!
-//! Precedence: a program's own calls to [`set_enabled`] /
-//! [`set_policy_override`] win over the environment variable, which only
-//! sets the state the process starts in; both win over the policy each
-//! guard was made with. The override is read by the allocator at each
+//! Precedence: guards turned off (`set_enabled(false)`, or
+//! `ALLOC_GUARD_POLICY=off`) ignore violations whatever else is set; else a
+//! policy override (`set_policy_override`, or `ALLOC_GUARD_POLICY=log|panic|abort`)
+//! replaces each guard's own policy; else each guard acts by the policy it
+//! was made with. The environment variable only sets the state the process
+//! starts in (read on Linux, as the program loads); calls at run time
+//! replace it. The assertion macros and budgets are never affected: they
+//! are tests. The override is read by the allocator at each
 //! violation (one atomic load), so a change takes effect at once, also
 //! inside scopes that are already guarded.
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 
 use crate::policy::Policy;
 use crate::report::Stderr;
 
-const NONE: u8 = 0;
-const OFF: u8 = 1;
-const POLICY: u8 = 2; // + Policy::to_bits()
-
-static OVERRIDE: AtomicU8 = AtomicU8::new(NONE);
+/// `set_enabled(false)` / `ALLOC_GUARD_POLICY=off`.
+static OFF: AtomicBool = AtomicBool::new(false);
+/// 0: no override; else `Policy::to_bits() + 1`.
+static OVERRIDE: AtomicU8 = AtomicU8::new(0);
 
 /// What the allocator should do with a violation of a guard whose own
 /// policy is `policy`: `None` to ignore it.
 #[inline]
 pub(crate) fn effective(policy: Policy) -> Option<Policy> {
-    match OVERRIDE.load(Relaxed) {
-        NONE => Some(policy),
-        OFF => None,
-        bits => Some(Policy::from_bits(bits - POLICY)),
-    }
+    policy_override().unwrap_or(Some(policy))
+}
+
+fn store_override(policy: Option<Policy>) {
+    OVERRIDE.store(policy.map_or(0, |p| p.to_bits() + 1), Relaxed);
 }
 
 /// Turns every [`NoAllocGuard`](crate::NoAllocGuard) off (`false`: their
@@ -55,13 +58,13 @@ pub(crate) fn effective(policy: Policy) -> Option<Policy> {
 /// }
 /// ```
 pub fn set_enabled(enabled: bool) {
-    OVERRIDE.store(if enabled { NONE } else { OFF }, Relaxed);
+    OFF.store(!enabled, Relaxed);
 }
 
 /// Makes every [`NoAllocGuard`](crate::NoAllocGuard) act by `policy`
-/// whatever it was made with (`None`: each by its own again; this also
-/// turns guards back on after `set_enabled(false)`). Takes effect at once
-/// on every thread. `ALLOC_GUARD_POLICY=log|panic|abort` sets the initial
+/// whatever it was made with (`None`: each by its own again). Guards turned
+/// off with [`set_enabled`]`(false)` stay off until `set_enabled(true)`.
+/// Takes effect at once on every thread. `ALLOC_GUARD_POLICY=log|panic|abort` sets the initial
 /// override.
 ///
 /// ```
@@ -81,20 +84,30 @@ pub fn set_enabled(enabled: bool) {
 /// }
 /// ```
 pub fn set_policy_override(policy: Option<Policy>) {
-    OVERRIDE.store(policy.map_or(NONE, |p| POLICY + p.to_bits()), Relaxed);
+    store_override(policy);
 }
 
 /// The override in force: `None` if guards act by their own policies,
 /// `Some(None)` if they are off, `Some(Some(policy))` if overridden.
 ///
 /// ```
+/// use alloc_guard::Policy;
+///
+/// alloc_guard::set_enabled(false);
+/// assert_eq!(alloc_guard::policy_override(), Some(None));
+/// alloc_guard::set_enabled(true);
+/// alloc_guard::set_policy_override(Some(Policy::Panic));
+/// assert_eq!(alloc_guard::policy_override(), Some(Some(Policy::Panic)));
+/// alloc_guard::set_policy_override(None);
 /// assert_eq!(alloc_guard::policy_override(), None);
 /// ```
 pub fn policy_override() -> Option<Option<Policy>> {
+    if OFF.load(Relaxed) {
+        return Some(None);
+    }
     match OVERRIDE.load(Relaxed) {
-        NONE => None,
-        OFF => Some(None),
-        bits => Some(Some(Policy::from_bits(bits - POLICY))),
+        0 => None,
+        bits => Some(Some(Policy::from_bits(bits - 1))),
     }
 }
 
@@ -115,12 +128,12 @@ extern "C" fn read_env() {
     }
     // SAFETY: getenv returned a non-null pointer to a NUL-terminated string.
     let value = unsafe { core::ffi::CStr::from_ptr(value) }.to_bytes();
-    let setting = match value {
-        b"off" => OFF,
-        b"log" => POLICY + Policy::LogBacktrace.to_bits(),
-        b"panic" => POLICY + Policy::Panic.to_bits(),
-        b"abort" => POLICY + Policy::Abort.to_bits(),
-        b"" | b"guard" => NONE,
+    match value {
+        b"off" => set_enabled(false),
+        b"log" => store_override(Some(Policy::LogBacktrace)),
+        b"panic" => store_override(Some(Policy::Panic)),
+        b"abort" => store_override(Some(Policy::Abort)),
+        b"" | b"guard" => {}
         _ => {
             let mut err = Stderr::new();
             let _ = writeln!(
@@ -128,8 +141,6 @@ extern "C" fn read_env() {
                 "alloc_guard: warning: ignoring ALLOC_GUARD_POLICY={:?}: use off, log, panic or abort",
                 core::str::from_utf8(value).unwrap_or("<not UTF-8>")
             );
-            return;
         }
-    };
-    OVERRIDE.store(setting, Relaxed);
+    }
 }

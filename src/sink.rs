@@ -92,71 +92,81 @@ pub fn set_reporter(
 pub(crate) fn log_violation(s: &ThreadState, event: Event) {
     let frames = Frames::capture();
     let guard = s.site.get();
-    match sites::observe(Record::site_hash(&event, &frames)) {
-        Seen::First { id } => {
-            let record = Record {
-                event,
-                thread: ThreadName::current(),
-                frames,
-            };
-            internally(|| {
-                let source = report::source_hash(&record);
-                if let Some((target, count)) = sites::merge_into_same_source(id, source) {
-                    if is_announced(count) {
-                        emit(&Violation::new(
-                            &record,
-                            guard,
-                            Policy::LogBacktrace,
-                            target,
-                            count,
-                        ));
-                    }
-                    return;
-                }
-                let mut at = FixedBuf::new();
-                let _ = report::write_offending_call(&mut at, &record);
-                sites::publish(
-                    id,
-                    source,
-                    SiteData {
-                        event,
-                        thread: record.thread,
+    let seen = sites::observe(Record::site_hash(&event, &frames));
+    let record = || Record {
+        event,
+        thread: ThreadName::current(),
+        frames,
+    };
+    match seen {
+        Seen::First { id } => contained(|| {
+            let record = record();
+            let source = report::source_hash(&record);
+            if let Some((target, count)) = sites::merge_into_same_source(id, source) {
+                if is_announced(count) {
+                    emit(&Violation::new(
+                        &record,
                         guard,
-                        at,
-                    },
-                );
-                emit(&Violation::new(&record, guard, Policy::LogBacktrace, id, 1));
-            });
-        }
-        Seen::Again { id, count } if is_announced(count) => internally(|| {
-            let record = Record {
-                event,
-                thread: ThreadName::current(),
-                frames,
-            };
+                        Policy::LogBacktrace,
+                        target,
+                        count,
+                    ));
+                }
+                return;
+            }
+            let mut at = FixedBuf::new();
+            let _ = report::write_offending_call(&mut at, &record);
+            let thread = record.thread;
+            sites::publish(
+                id,
+                source,
+                SiteData {
+                    event,
+                    thread,
+                    guard,
+                    at,
+                },
+            );
+            emit(&Violation::new(&record, guard, Policy::LogBacktrace, id, 1));
+        }),
+        Seen::Again { id, count } if is_announced(count) => contained(|| {
             emit(&Violation::new(
-                &record,
+                &record(),
                 guard,
                 Policy::LogBacktrace,
                 id,
                 count,
             ));
         }),
-        Seen::Other { count } if is_announced(count) || count == 1 => internally(|| {
+        Seen::Other { count } if is_announced(count) || count == 1 => {
             let mut err = Stderr::new();
             let _ = writeln!(
                 err,
                 "alloc_guard: {count} violations from further sites not tracked: the table of {} sites is full",
                 sites::CAPACITY
             );
-        }),
+        }
         _ => {}
     }
 }
 
 /// Handles an `Abort` violation: report, then the caller aborts.
 pub(crate) fn abort_report(record: &Record, guard: Option<&'static Location<'static>>) {
-    internally(|| emit(&Violation::new(record, guard, Policy::Abort, 0, 1)));
+    contained(|| emit(&Violation::new(record, guard, Policy::Abort, 0, 1)));
+}
+
+/// Runs report work inside the allocator: as library-internal work, and
+/// with any panic (a hook, a logger, symbol resolution) caught right there,
+/// because unwinding out of the allocator is undefined behaviour. (With
+/// `panic = "abort"` such a panic aborts the process.)
+fn contained(f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(|| internally(f))).is_err() {
+        let mut err = Stderr::new();
+        let _ = writeln!(
+            err,
+            "alloc_guard: a panic while reporting a violation was caught"
+        );
+    }
 }
 
 /// 10, 100, 1,000, …: when a repeated site is announced again.
@@ -183,8 +193,18 @@ fn emit(v: &Violation<'_>) {
         } else {
             log::Level::Warn
         };
-        log::log!(target: "alloc_guard", level, "{v}");
-        return;
+        if catch_unwind(AssertUnwindSafe(
+            || log::log!(target: "alloc_guard", level, "{v}"),
+        ))
+        .is_ok()
+        {
+            return;
+        }
+        let mut err = Stderr::new();
+        let _ = writeln!(
+            err,
+            "alloc_guard: the logger panicked; this report goes to stderr instead"
+        );
     }
     let mut err = Stderr::new();
     let _ = write!(err, "{v}");

@@ -100,7 +100,9 @@ pub(crate) fn observe(hash: u64) -> Seen {
                 .compare_exchange(0, hash, Ordering::Relaxed, Ordering::Relaxed)
             {
                 Ok(_) => {
-                    slot.count.store(1, Ordering::Relaxed);
+                    // An add, not a store: a repeat from another thread may
+                    // already have counted itself here.
+                    slot.count.fetch_add(1, Ordering::Relaxed);
                     return Seen::First { id };
                 }
                 Err(now) => current = now,
@@ -154,7 +156,9 @@ pub(crate) fn publish(id: u32, source: u64, data: SiteData) {
 
 /// The recorded data of site `id`, once published.
 pub(crate) fn site(id: u32) -> Option<&'static SiteData> {
-    SLOTS.get(id as usize - 1).and_then(Slot::data)
+    SLOTS
+        .get((id as usize).checked_sub(1)?)
+        .and_then(Slot::data)
 }
 
 /// One offending call site seen under `Policy::LogBacktrace`.

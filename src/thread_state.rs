@@ -19,6 +19,8 @@ pub(crate) mod mode {
     pub(crate) const FORBID_FREE: u8 = 1 << 1;
     /// An allocation budget is being enforced.
     pub(crate) const BUDGET: u8 = 1 << 2;
+    /// The runtime policy override does not apply (an assertion's guard).
+    pub(crate) const EXEMPT: u8 = 1 << 3;
     /// Shift of the two policy bits (see `Policy::to_bits`).
     pub(crate) const POLICY_SHIFT: u8 = 4;
 }
@@ -97,6 +99,10 @@ impl Counters {
     }
 }
 
+/// Nesting levels whose first violations are kept apart (deeper levels
+/// share slots, modulo this).
+const RECORDS: usize = 4;
+
 /// The state of one thread. See the module docs.
 pub(crate) struct ThreadState {
     /// Zero means "count and go": the only thing the hot path tests.
@@ -114,8 +120,10 @@ pub(crate) struct ThreadState {
     /// discarded): lets a guard dropped out of order report what the scopes
     /// it ended had recorded.
     pub(crate) outstanding: Cell<u64>,
-    /// The first of those violations, valid while `pending > 0`.
-    pub(crate) first: UnsafeCell<Record>,
+    /// The first violation of each panicking scope with pending
+    /// violations, by nesting depth (modulo `RECORDS`), so an inner scope's
+    /// first violation does not replace an outer one's.
+    records: UnsafeCell<[Record; RECORDS]>,
     /// Highest `Counters::net_bytes` seen while `system::PEAK` is set.
     pub(crate) max_net: Cell<i64>,
     /// Budget of the innermost `AllocBudget`: allocations used and limits.
@@ -142,7 +150,7 @@ impl ThreadState {
             site: Cell::new(None),
             scope: Cell::new(0),
             outstanding: Cell::new(0),
-            first: UnsafeCell::new(Record::EMPTY),
+            records: UnsafeCell::new([Record::EMPTY; RECORDS]),
             max_net: Cell::new(0),
             budget_used: Cell::new(0),
             budget_max_allocs: Cell::new(u64::MAX),
@@ -163,6 +171,16 @@ impl ThreadState {
         // a plain byte store (cheaper than a read-modify-write of the word).
         unsafe { *self.flags.as_ptr().cast::<u8>().add(LOW_BYTE) = mode };
         old
+    }
+
+    /// Where the first violation of the scope at `depth` is kept. Only this
+    /// thread reads or writes it, through copies (no reference into it
+    /// outlives a statement).
+    pub(crate) fn record_slot(&self, depth: u32) -> *mut Record {
+        self.records
+            .get()
+            .cast::<Record>()
+            .wrapping_add(depth as usize % RECORDS)
     }
 
     /// Violations recorded for the innermost panicking scope.

@@ -361,7 +361,7 @@ struct Location_<'a, 'b>(&'b Violation<'a>);
 impl fmt::Display for Location_<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.0;
-        match sites::site(v.site).filter(|_| v.site > 0) {
+        match sites::site(v.site) {
             Some(site) => f.write_str(site.at.as_str()),
             None => report::write_offending_call(f, v.record),
         }

@@ -192,6 +192,8 @@ fn set_enabled_and_set_policy_override_take_effect_mid_scope() {
         assert_eq!(guard.violations(), 0);
         assert_eq!(alloc_guard::policy_override(), Some(None));
         alloc_guard::set_policy_override(Some(Policy::LogBacktrace));
+        assert_eq!(alloc_guard::policy_override(), Some(None)); // still off
+        alloc_guard::set_enabled(true);
         drop(black_box(Box::new(2u16))); // logged, not recorded for the panic
         assert_eq!(guard.violations(), 0);
         alloc_guard::set_policy_override(None);
@@ -314,4 +316,34 @@ fn a_hook_that_itself_violates_does_not_recurse() {
     let (out, err) = run("a_hook_that_itself_violates_does_not_recurse", &[]);
     assert!(out.status.success(), "{err}");
     assert_eq!(marker(&err, "calls"), 1, "{err}");
+}
+
+#[test]
+fn assertions_are_not_affected_by_the_runtime_override() {
+    if child::is_child() {
+        use alloc_guard::assert_no_alloc;
+        alloc_guard::set_enabled(false);
+        let off = child::expect_panic(|| assert_no_alloc!(drop(black_box(Box::new(1u8)))));
+        alloc_guard::set_enabled(true);
+        alloc_guard::set_policy_override(Some(Policy::LogBacktrace));
+        let log = child::expect_panic(|| assert_no_alloc!(drop(black_box(Box::new(1u8)))));
+        // set_enabled(true) turns guards back on without erasing the override.
+        alloc_guard::set_enabled(false);
+        alloc_guard::set_enabled(true);
+        let kept = alloc_guard::policy_override() == Some(Some(Policy::LogBacktrace));
+        eprintln!(
+            "MARKER off={} log={} kept={}",
+            u32::from(off.contains("assert_no_alloc!(")),
+            u32::from(log.contains("assert_no_alloc!(")),
+            u32::from(kept)
+        );
+        return;
+    }
+    for env in [&[][..], &[("ALLOC_GUARD_POLICY", "off")][..]] {
+        let (out, err) = run("assertions_are_not_affected_by_the_runtime_override", env);
+        assert!(out.status.success(), "{err}");
+        assert_eq!(marker(&err, "off"), 1, "{err}");
+        assert_eq!(marker(&err, "log"), 1, "{err}");
+        assert_eq!(marker(&err, "kept"), 1, "{err}");
+    }
 }

@@ -71,3 +71,20 @@ fn a_guard_inside_a_budget_decides_for_its_scope() {
         "{msg}"
     );
 }
+
+#[test]
+fn an_inner_budget_counts_toward_the_outer_one() {
+    let msg = child::expect_panic(|| {
+        let _outer = AllocBudget::max_allocs(1);
+        {
+            let _inner = AllocBudget::max_allocs(10);
+            for i in 0..5u32 {
+                drop(black_box(Box::new(i)));
+            }
+        } // the inner budget is satisfied
+    });
+    assert!(
+        msg.contains("AllocBudget exceeded: expected at most 1 allocations, got 5 allocs"),
+        "{msg}"
+    );
+}

@@ -111,3 +111,33 @@ fn early_return_and_question_mark_restore_the_state() {
     assert!(question_mark().is_err());
     assert!(!is_alloc_forbidden());
 }
+
+#[test]
+fn an_inner_scope_does_not_replace_the_outer_scopes_first_violation() {
+    let mut lines = (0, 0);
+    let mut inner_msg = String::new();
+    let outer_msg = child::expect_panic(|| {
+        let _outer = NoAllocGuard::new(Policy::Panic);
+        let (outer_line, b) = (line!(), black_box(Box::new(1u64)));
+        std::mem::forget(b);
+        inner_msg = alloc_guard::permit_alloc(|| {
+            child::expect_panic(|| {
+                let _inner = NoAllocGuard::new(Policy::Panic);
+                let (inner_line, b) = (line!(), black_box(Box::new([1u8; 3])));
+                std::mem::forget(b);
+                lines.1 = inner_line;
+            })
+        });
+        lines.0 = outer_line;
+    });
+    let (outer_line, inner_line) = lines;
+    assert!(
+        inner_msg.contains(&format!("{}:{inner_line}:", file!())),
+        "{inner_msg}"
+    );
+    assert!(outer_msg.contains("first: alloc of 8 bytes"), "{outer_msg}");
+    assert!(
+        outer_msg.contains(&format!("{}:{outer_line}:", file!())),
+        "{outer_msg}"
+    );
+}

@@ -144,7 +144,7 @@ fn a_child_forked_inside_a_guard_allocates_reports_and_exits_cleanly() {
 
 #[test]
 fn children_forked_while_other_threads_use_the_registry_do_not_hang() {
-    if std::env::var_os("ALLOC_GUARD_UNDER_VALGRIND").is_some() {
+    if crate::under_valgrind() {
         // valgrind runs one thread at a time: 40 forks racing two busy
         // threads take minutes there. The plain test runs in CI.
         eprintln!("skipped under valgrind");
