@@ -269,15 +269,7 @@ fn count(c: &Counters, e: Event) {
 fn violation(s: &ThreadState, e: Event, policy: Option<Policy>) {
     match policy {
         None => {}
-        Some(Policy::Panic) => {
-            // Only the first violation of a scope is reported in detail:
-            // later ones are just counted, without a stack capture.
-            if s.pending() == 0 {
-                record_pending(s, &Record::capture(e));
-            } else {
-                s.add_pending();
-            }
-        }
+        Some(Policy::Panic) => record_pending(s, e),
         Some(Policy::Abort) => {
             sink::abort_report(&Record::capture(e), s.site.get());
             std::process::abort();
@@ -286,13 +278,15 @@ fn violation(s: &ThreadState, e: Event, policy: Option<Policy>) {
     }
 }
 
-/// Keeps the first violation of the innermost panicking scope for its guard
-/// to report when it drops.
-pub(crate) fn record_pending(s: &ThreadState, v: &Record) {
+/// Counts a violation for the innermost panicking scope; the first one of
+/// the scope is also kept, with its call stack, for its guard to report
+/// (later ones are only counted: no stack capture).
+pub(crate) fn record_pending(s: &ThreadState, e: Event) {
     if s.pending() == 0 {
+        let record = Record::capture(e);
         // SAFETY: the slot is in this thread's state, only touched by this
         // thread, and no reference into it is live (readers copy it out).
-        unsafe { *s.record_slot(s.depth()) = *v };
+        unsafe { *s.record_slot(s.depth()) = record };
     }
     s.add_pending();
 }

@@ -11,7 +11,7 @@ use crate::nesting::Nesting;
 use crate::report::Site;
 use crate::stats::{AllocStats, PeakScope, thread_stats};
 use crate::thread_state::{ThreadState, mode, with_state};
-use crate::violation::{Event, Operation, Record};
+use crate::violation::{Event, Operation};
 
 /// Limits the allocations of a scope on this thread: at most `max_allocs`
 /// allocations (`alloc` + `alloc_zeroed`; reallocs and frees are free) and
@@ -268,7 +268,7 @@ pub(crate) fn on_event(s: &ThreadState, e: Event) {
         Operation::Dealloc => false,
     };
     if over {
-        record_pending(s, &Record::capture(e));
+        record_pending(s, e);
     }
 }
 

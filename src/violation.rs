@@ -292,65 +292,113 @@ impl<'a> Violation<'a> {
     }
 
     /// The heap operation.
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.operation())).ok();
+    /// ```
     pub fn operation(&self) -> Operation {
         self.record.event.op
     }
 
     /// Bytes requested (for a realloc, the new size; for a dealloc, the size freed).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.size())).ok();
+    /// ```
     pub fn size(&self) -> usize {
         self.record.event.size
     }
 
     /// The alignment requested.
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.align())).ok();
+    /// ```
     pub fn align(&self) -> usize {
         self.record.event.align
     }
 
     /// For a realloc, the size before.
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.old_size())).ok();
+    /// ```
     pub fn old_size(&self) -> Option<usize> {
         (self.record.event.op == Operation::Realloc).then_some(self.record.event.old_size)
     }
 
     /// The name of the offending thread as the OS knows it (at most 15
     /// bytes on Linux; `main` for the main thread).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.thread_name())).ok();
+    /// ```
     pub fn thread_name(&self) -> &str {
         self.record.thread.as_str()
     }
 
     /// Where the innermost guard was made.
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.guard_location())).ok();
+    /// ```
     pub fn guard_location(&self) -> Option<&'static Location<'static>> {
         self.guard
     }
 
     /// The policy acted on (after any runtime override).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.policy())).ok();
+    /// ```
     pub fn policy(&self) -> Policy {
         self.policy
     }
 
     /// The call site's number in [`report`](crate::report) (0 for `Abort`
     /// reports, which are not tracked).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.site_id())).ok();
+    /// ```
     pub fn site_id(&self) -> u32 {
         self.site
     }
 
     /// Violations from this call site so far, this one included.
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.count())).ok();
+    /// ```
     pub fn count(&self) -> u64 {
         self.count
     }
 
     /// Whether this is a repeat announcement (the site was reported before).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.is_repeat())).ok();
+    /// ```
     pub fn is_repeat(&self) -> bool {
         self.count > 1
     }
 
     /// The offending call: "function (file:line:col)". For a repeat, the
     /// text resolved at the site's first report (nothing is resolved again).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{}", v.location())).ok();
+    /// ```
     pub fn location(&self) -> impl fmt::Display + '_ {
         Location_(self)
     }
 
     /// The call stack from the offending call outwards, resolved when
     /// displayed (which allocates: fine inside a reporter hook).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{}", v.backtrace())).ok();
+    /// ```
     pub fn backtrace(&self) -> impl fmt::Display + '_ {
         Backtrace(self.record)
     }
