@@ -284,9 +284,11 @@ fn violation(s: &ThreadState, e: Event, policy: Option<Policy>) {
 pub(crate) fn record_pending(s: &ThreadState, e: Event) {
     if s.pending() == 0 {
         let record = Record::capture(e);
-        // SAFETY: the slot is in this thread's state, only touched by this
-        // thread, and no reference into it is live (readers copy it out).
-        unsafe { *s.record_slot(s.depth()) = record };
+        if let Some(slot) = s.record_slot(s.depth()) {
+            // SAFETY: the slot is this thread's own mapping, only touched by
+            // this thread, and no reference into it is live (readers copy).
+            unsafe { *slot = record };
+        }
     }
     s.add_pending();
 }

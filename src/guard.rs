@@ -326,9 +326,10 @@ impl fmt::Debug for NoAllocGuard {
 #[inline(never)]
 #[track_caller]
 pub(crate) fn fail(pending: u32, site: Site<'_>, headline: &dyn Fn(&mut dyn Write) -> fmt::Result) {
-    // SAFETY: the slot is in this thread's state, only touched by this
+    // SAFETY: the slot is this thread's own mapping, only touched by this
     // thread, and we copy the record out.
-    let v: Record = with_state(|s| unsafe { *s.record_slot(site.depth) });
+    let v: Record = with_state(|s| s.record_slot(site.depth).map(|slot| unsafe { *slot }))
+        .unwrap_or(Record::EMPTY);
     let mut msg = FixedBuf::<4096>::new();
     internally(|| {
         let _ = msg.write_str("alloc_guard: ");

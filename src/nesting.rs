@@ -83,9 +83,12 @@ impl Nesting {
         if depth > self.depth() && owed > 0 && owed == innermost_pending {
             // Every violation owed was recorded by the innermost scope it
             // ended: report that scope's first one as this guard's.
-            // SAFETY: both slots are in this thread's state, only touched
-            // by this thread; no reference into them is live.
-            unsafe { *s.record_slot(self.depth()) = *s.record_slot(depth) };
+            if let (Some(mine), Some(theirs)) = (s.record_slot(self.depth()), s.record_slot(depth))
+            {
+                // SAFETY: both slots are in this thread's own mapping, only
+                // touched by this thread; no reference into them is live.
+                unsafe { *mine = *theirs };
+            }
         }
         Some(u32::try_from(owed).unwrap_or(u32::MAX))
     }

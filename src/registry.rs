@@ -185,6 +185,7 @@ extern "C" fn leave(_marker: *mut libc::c_void) {
             unsafe { (*next).prev.store(prev, Relaxed) };
         }
         state.set_system(system::RETIRED, true);
+        state.unmap_records();
     });
 }
 

@@ -5,7 +5,7 @@
 //! and no `Drop`, so the allocator can read it at every moment of a thread's
 //! life, including while other TLS destructors run at thread exit.
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::Cell;
 use core::panic::Location;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
 
@@ -103,6 +103,36 @@ impl Counters {
 /// share slots, modulo this).
 const RECORDS: usize = 4;
 
+const RECORDS_BYTES: usize = RECORDS * core::mem::size_of::<Record>();
+
+/// Maps zeroed memory for `RECORDS` records, without the heap (this runs
+/// inside the allocator); null on failure.
+#[cold]
+fn map_records() -> *mut Record {
+    // SAFETY: an anonymous private mapping with no address hint has no
+    // preconditions; the result is checked for failure.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            RECORDS_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return core::ptr::null_mut();
+    }
+    let records = p.cast::<Record>();
+    for i in 0..RECORDS {
+        // SAFETY: the mapping is writable, page-aligned (so aligned for
+        // `Record`) and `RECORDS_BYTES` long.
+        unsafe { records.add(i).write(Record::EMPTY) };
+    }
+    records
+}
+
 /// The state of one thread. See the module docs.
 pub(crate) struct ThreadState {
     /// Zero means "count and go": the only thing the hot path tests.
@@ -122,8 +152,10 @@ pub(crate) struct ThreadState {
     pub(crate) outstanding: Cell<u64>,
     /// The first violation of each panicking scope with pending
     /// violations, by nesting depth (modulo `RECORDS`), so an inner scope's
-    /// first violation does not replace an outer one's.
-    records: UnsafeCell<[Record; RECORDS]>,
+    /// first violation does not replace an outer one's. Mapped (`mmap`, not
+    /// the heap) on this thread's first recorded violation: kept out of the
+    /// TLS block, whose size shifts the process's initial heap layout.
+    records: Cell<*mut Record>,
     /// Highest `Counters::net_bytes` seen while `system::PEAK` is set.
     pub(crate) max_net: Cell<i64>,
     /// Budget of the innermost `AllocBudget`: allocations used and limits.
@@ -137,7 +169,7 @@ pub(crate) struct ThreadState {
 }
 
 // SAFETY: other threads only ever touch `counters`, `prev` and `next`, which
-// are atomics; every `Cell` and `UnsafeCell` is used by the owning thread
+// are atomics; every `Cell` and `UnsafeCell` (and the records mapping) is used by the owning thread
 // alone. A `&ThreadState` reaches another thread only through the registry,
 // whose lock keeps the owner from exiting while it is read.
 unsafe impl Sync for ThreadState {}
@@ -150,7 +182,7 @@ impl ThreadState {
             site: Cell::new(None),
             scope: Cell::new(0),
             outstanding: Cell::new(0),
-            records: UnsafeCell::new([Record::EMPTY; RECORDS]),
+            records: Cell::new(core::ptr::null_mut()),
             max_net: Cell::new(0),
             budget_used: Cell::new(0),
             budget_max_allocs: Cell::new(u64::MAX),
@@ -173,14 +205,27 @@ impl ThreadState {
         old
     }
 
-    /// Where the first violation of the scope at `depth` is kept. Only this
-    /// thread reads or writes it, through copies (no reference into it
-    /// outlives a statement).
-    pub(crate) fn record_slot(&self, depth: u32) -> *mut Record {
-        self.records
-            .get()
-            .cast::<Record>()
-            .wrapping_add(depth as usize % RECORDS)
+    /// Where the first violation of the scope at `depth` is kept: `None`
+    /// if no memory could be mapped for it. Only this thread reads or
+    /// writes it, through copies (no reference into it outlives a
+    /// statement).
+    pub(crate) fn record_slot(&self, depth: u32) -> Option<*mut Record> {
+        let mut records = self.records.get();
+        if records.is_null() {
+            records = map_records();
+            self.records.set(records);
+        }
+        (!records.is_null()).then(|| records.wrapping_add(depth as usize % RECORDS))
+    }
+
+    /// Unmaps the records (at thread exit).
+    pub(crate) fn unmap_records(&self) {
+        let records = self.records.replace(core::ptr::null_mut());
+        if !records.is_null() {
+            // SAFETY: `records` came from `map_records` with this length and
+            // nothing refers into it any more (this thread is exiting).
+            unsafe { libc::munmap(records.cast(), RECORDS_BYTES) };
+        }
     }
 
     /// Violations recorded for the innermost panicking scope.
