@@ -11,7 +11,7 @@ use crate::budget::AllocBudget;
 use crate::guard::{NoAllocGuard, fail};
 use crate::install;
 use crate::report::Site;
-use crate::stats::measure;
+use crate::stats::{AllocStats, measure};
 
 /// Evaluates an expression and asserts it performed no heap operation at
 /// all on this thread (no alloc, realloc or free); evaluates to the
@@ -217,11 +217,8 @@ pub mod __private {
 
     #[track_caller]
     pub fn assert_allocs<R>(expr: &str, bound: Bound, f: impl FnOnce() -> R) -> R {
-        install::require("assert_allocs!");
-        let location = Location::caller();
-        let budget = AllocBudget::new(bound.upper(), u64::MAX);
-        let value = f();
-        let (pending, stats, depth) = budget.finish();
+        let (value, pending, stats, site) =
+            under_budget("assert_allocs!", bound.upper(), u64::MAX, f);
         if !bound.holds(stats.allocs) {
             let (op, n) = bound.symbol();
             let headline = |w: &mut dyn Write| {
@@ -232,26 +229,14 @@ pub mod __private {
                     stats.allocs
                 )
             };
-            too_many_or_too_few(
-                pending,
-                Site {
-                    label: "asserted",
-                    location,
-                    depth,
-                },
-                &headline,
-            );
+            too_many_or_too_few(pending, site, &headline);
         }
         value
     }
 
     #[track_caller]
     pub fn assert_peak_bytes<R>(expr: &str, max: u64, f: impl FnOnce() -> R) -> R {
-        install::require("assert_peak_bytes!");
-        let location = Location::caller();
-        let budget = AllocBudget::new(u64::MAX, max);
-        let value = f();
-        let (pending, stats, depth) = budget.finish();
+        let (value, pending, stats, site) = under_budget("assert_peak_bytes!", u64::MAX, max, f);
         if stats.peak_bytes > max {
             let headline = |w: &mut dyn Write| {
                 write!(
@@ -260,17 +245,31 @@ pub mod __private {
                     stats.peak_bytes
                 )
             };
-            too_many_or_too_few(
-                pending,
-                Site {
-                    label: "asserted",
-                    location,
-                    depth,
-                },
-                &headline,
-            );
+            too_many_or_too_few(pending, site, &headline);
         }
         value
+    }
+
+    /// Runs `f` under a budget; returns its value, the operations over the
+    /// budget, what it did, and where the assertion is.
+    #[track_caller]
+    fn under_budget<R>(
+        what: &str,
+        max_allocs: u64,
+        max_peak_bytes: u64,
+        f: impl FnOnce() -> R,
+    ) -> (R, u32, AllocStats, Site<'static>) {
+        install::require(what);
+        let location = Location::caller();
+        let budget = AllocBudget::new(max_allocs, max_peak_bytes);
+        let value = f();
+        let (pending, stats, depth) = budget.finish();
+        let site = Site {
+            label: "asserted",
+            location,
+            depth,
+        };
+        (value, pending, stats, site)
     }
 
     /// Panics with `headline`, plus the first operation over the bound when

@@ -136,16 +136,16 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let span = function.sig.ident.span();
     let policy = Ident::new(args.policy, span);
     let block = &function.block;
+    let ctor = Ident::new(
+        if args.allow_frees {
+            "allowing_frees"
+        } else {
+            "new"
+        },
+        span,
+    );
     let body = if function.sig.asyncness.is_some() {
         // Guard each poll of the body, not the thread across `.await`s.
-        let ctor = Ident::new(
-            if args.allow_frees {
-                "allowing_frees"
-            } else {
-                "new"
-            },
-            span,
-        );
         // An async block does not see the function's return type, so name
         // it for the body's tail (as the function would), where it can be.
         let body = match nameable_return_type(&function.sig.output) {
@@ -163,14 +163,6 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         };
         quote! {{ #future.await }}
     } else {
-        let ctor = Ident::new(
-            if args.allow_frees {
-                "allowing_frees"
-            } else {
-                "new"
-            },
-            span,
-        );
         let guard = Ident::new("__alloc_guard_no_alloc", Span::mixed_site());
         let make = quote_spanned! {span=>
             ::alloc_guard::NoAllocGuard::#ctor(::alloc_guard::Policy::#policy)

@@ -33,3 +33,26 @@ pub fn scaled(n: u64) -> u64 {
 pub fn under_valgrind() -> bool {
     std::env::var_os("ALLOC_GUARD_UNDER_VALGRIND").is_some()
 }
+
+/// The counters of an `AllocStats`, comparable as a whole (the model's and
+/// the stress test's expectations).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub allocs: u64,
+    pub deallocs: u64,
+    pub reallocs: u64,
+    pub bytes_allocated: u64,
+    pub bytes_freed: u64,
+}
+
+impl Counts {
+    pub fn of(s: &alloc_guard::AllocStats) -> Counts {
+        Counts {
+            allocs: s.allocs,
+            deallocs: s.deallocs,
+            reallocs: s.reallocs,
+            bytes_allocated: s.bytes_allocated,
+            bytes_freed: s.bytes_freed,
+        }
+    }
+}

@@ -19,6 +19,7 @@ use alloc_guard::{
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
+use crate::Counts;
 use crate::child;
 
 /// One step of a scenario.
@@ -77,27 +78,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// What the model expects `AllocStats` counters to be.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Counts {
-    allocs: u64,
-    deallocs: u64,
-    reallocs: u64,
-    bytes_allocated: u64,
-    bytes_freed: u64,
-}
-
 impl Counts {
-    fn of(s: &AllocStats) -> Counts {
-        Counts {
-            allocs: s.allocs,
-            deallocs: s.deallocs,
-            reallocs: s.reallocs,
-            bytes_allocated: s.bytes_allocated,
-            bytes_freed: s.bytes_freed,
-        }
-    }
-
     fn add(&mut self, o: Counts) {
         self.allocs += o.allocs;
         self.deallocs += o.deallocs;

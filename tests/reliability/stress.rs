@@ -15,6 +15,7 @@ use alloc_guard::{
     AllocStats, NoAllocGuard, Policy, global_stats, measure, permit_alloc, thread_stats,
 };
 
+use crate::Counts;
 use crate::child;
 
 /// Operations per thread: 1,000,000 (debug and release), divided by
@@ -25,27 +26,6 @@ pub fn ops_per_thread() -> u64 {
 
 const SLOTS: usize = 64;
 const ALIGNS: [usize; 6] = [1, 2, 8, 16, 64, 256];
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Counts {
-    allocs: u64,
-    deallocs: u64,
-    reallocs: u64,
-    bytes_allocated: u64,
-    bytes_freed: u64,
-}
-
-impl Counts {
-    fn of(s: &AllocStats) -> Counts {
-        Counts {
-            allocs: s.allocs,
-            deallocs: s.deallocs,
-            reallocs: s.reallocs,
-            bytes_allocated: s.bytes_allocated,
-            bytes_freed: s.bytes_freed,
-        }
-    }
-}
 
 /// The expected counts and net bytes of a span of operations, with the
 /// highest net reached.
