@@ -120,8 +120,11 @@ static READ_ENV_AT_LOAD: extern "C" fn() = read_env;
 
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 extern "C" fn read_env() {
-    // SAFETY: the name is a NUL-terminated C string; at load time no other
-    // thread can be calling setenv.
+    // SAFETY: the name is a NUL-terminated C string. getenv races only with
+    // a concurrent setenv: when the program itself is loaded no other thread
+    // exists yet; if alloc_guard is in a library loaded later with dlopen,
+    // the program must not be calling setenv on another thread meanwhile
+    // (the same condition as for any getenv).
     let value = unsafe { libc::getenv(c"ALLOC_GUARD_POLICY".as_ptr()) };
     if value.is_null() {
         return;
