@@ -205,6 +205,9 @@ impl fmt::Display for Symbol<'_> {
                 }
                 f.write_str(")")
             }
+            _ if self.name.starts_with("0x") => {
+                f.write_str(" (no symbols: the binary is stripped; keep symbols for names)")
+            }
             _ => f.write_str(" (no file:line: build with debug = \"line-tables-only\")"),
         }
     }
@@ -237,8 +240,9 @@ pub(crate) fn walk_frames(frames: &Frames, mut visit: impl FnMut(&Symbol<'_>, bo
         if index <= skip {
             return true;
         }
-        // CountingAlloc's own (inlined) methods and the `__rust_alloc` shim.
-        if !found_caller && (sym.is_allocator_entry() || sym.is_ours(ours)) {
+        // CountingAlloc's own (inlined) methods, the `__rust_alloc` shim,
+        // and further out alloc_guard's own frames (an assertion's helpers).
+        if sym.is_ours(ours) || (!found_caller && sym.is_allocator_entry()) {
             return true;
         }
         if sym.is_runtime_boundary() {
