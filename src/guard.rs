@@ -283,9 +283,8 @@ impl Drop for NoAllocGuard {
         // one: innermost guard, no violation recorded.
         let saved = self.saved;
         let usual = with_state(|s| {
-            let usual = s.scope.get() == saved.nesting.entered;
+            let usual = saved.nesting.exit_usual(s);
             if usual {
-                s.scope.set(saved.nesting.prev);
                 s.replace_mode(saved.prev_mode);
                 s.site.set(saved.prev_site);
             }
@@ -337,10 +336,8 @@ pub(crate) fn fail(pending: u32, site: Site<'_>, headline: &dyn Fn(&mut dyn Writ
         let _ = report::write_summary(&mut msg, &v, pending, site);
     });
     if std::thread::panicking() {
-        internally(|| {
-            let mut err = report::Stderr::new();
-            let _ = writeln!(err, "{} (reported during unwinding)", msg.as_str());
-        });
+        let mut err = report::Stderr::new();
+        let _ = writeln!(err, "{} (reported during unwinding)", msg.as_str());
     } else {
         panic!("{}", msg.as_str());
     }

@@ -6,7 +6,7 @@ use core::fmt::Write;
 use core::panic::Location;
 
 use crate::report::Stderr;
-use crate::thread_state::{ThreadState, internally};
+use crate::thread_state::ThreadState;
 
 /// A guard's (or budget's) place in this thread's nesting.
 #[derive(Debug, Clone, Copy)]
@@ -50,12 +50,22 @@ impl Nesting {
     /// they were already ended and change nothing.
     #[inline(always)]
     pub(crate) fn exit(&self, s: &ThreadState, site: &Location<'_>, what: &str) -> Option<u32> {
-        let current = s.scope.get();
-        if current != self.entered {
-            return self.exit_unusual(s, current, site, what);
+        if self.exit_usual(s) {
+            return Some(0);
         }
-        s.scope.set(self.prev);
-        Some(0)
+        self.exit_unusual(s, s.scope.get(), site, what)
+    }
+
+    /// The usual exit, without calls: if this is the innermost scope and it
+    /// recorded no violation, restores the word from before it and returns
+    /// `true`; otherwise changes nothing.
+    #[inline(always)]
+    pub(crate) fn exit_usual(&self, s: &ThreadState) -> bool {
+        let usual = s.scope.get() == self.entered;
+        if usual {
+            s.scope.set(self.prev);
+        }
+        usual
     }
 
     #[cold]
@@ -97,15 +107,14 @@ impl Nesting {
 #[cold]
 #[inline(never)]
 fn out_of_order(site: &Location<'_>, what: &str) {
-    internally(|| {
-        let mut err = Stderr::new();
-        let _ = writeln!(
-            err,
-            "alloc_guard: error: the {what} made at {site} was dropped while guards made \
-             inside it were still live (kept in a collection, moved out of their scope, or \
-             leaked with mem::forget). Drop guards in the reverse order of their creation, \
-             each in its own scope. alloc_guard ended the inner guards too and restored the \
-             state from before this one."
-        );
-    });
+    // Formatting into `Stderr`'s stack buffer allocates nothing.
+    let mut err = Stderr::new();
+    let _ = writeln!(
+        err,
+        "alloc_guard: error: the {what} made at {site} was dropped while guards made \
+         inside it were still live (kept in a collection, moved out of their scope, or \
+         leaked with mem::forget). Drop guards in the reverse order of their creation, \
+         each in its own scope. alloc_guard ended the inner guards too and restored the \
+         state from before this one."
+    );
 }
