@@ -1,12 +1,20 @@
-//! `CountingAlloc`: the global allocator that counts and checks.
+//! Hot path: `CountingAlloc`, the `GlobalAlloc` impl — test one
+//! thread-local word, count in this thread's bank, tail-call the inner
+//! allocator; everything else is the cold path's.
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use core::alloc::{GlobalAlloc, Layout};
 use std::alloc::System;
 
-use crate::policy::Policy;
-use crate::thread_state::{Counters, ThreadState, mode, system, with_state};
-use crate::violation::{Event, Operation, Record};
-use crate::{budget, registry, runtime_policy, sink};
+use crate::cold::path::cold_path;
+use crate::state::counters::Counters;
+use crate::state::event::{Event, Operation};
+use crate::state::thread_state::with_state;
 
 /// A global allocator that counts every operation per thread and enforces
 /// the [`NoAllocGuard`](crate::NoAllocGuard)s of the calling thread, then
@@ -134,7 +142,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         if !new.is_null() {
             with_state(|s| {
                 if s.flags.get() == 0 {
-                    s.counters.count_realloc(layout.size(), new_size);
+                    s.bank.get().count_realloc(layout.size(), new_size);
                 } else {
                     let mut e = event(Operation::Realloc, layout, layout.size());
                     e.size = new_size;
@@ -184,14 +192,14 @@ impl<A: GlobalAlloc> CountingAlloc<A> {
 }
 
 /// The hot path: if this thread's flags are zero (no guard, no measure, no
-/// library-internal work, registered), counts with `count` and returns
-/// `true`; otherwise leaves everything to the slow path.
+/// library-internal work, registered, with a bank of its own), counts with
+/// `count` and returns `true`; otherwise leaves everything to the slow path.
 #[inline(always)]
 fn counted_fast(count: impl FnOnce(&Counters)) -> bool {
     with_state(|s| {
         let fast = s.flags.get() == 0;
         if fast {
-            count(&s.counters);
+            count(s.bank.get());
         }
         fast
     })
@@ -205,90 +213,4 @@ fn event(op: Operation, layout: Layout, old_size: usize) -> Event {
         align: layout.align(),
         old_size,
     }
-}
-
-/// The address of `cold_path`, which every captured call stack passes
-/// through: frames above it belong to whoever called the allocator.
-pub(crate) fn cold_path_address() -> usize {
-    cold_path as fn(&ThreadState, Event) as usize
-}
-
-/// Everything but plain counting: first contact, library-internal work,
-/// thread exit, peak tracking, budgets and forbidden scopes.
-#[cold]
-#[inline(never)]
-fn cold_path(s: &ThreadState, e: Event) {
-    if s.has_system(system::UNREGISTERED) {
-        registry::join(s);
-    }
-    let flags = s.flags.get();
-    if flags & (system::INTERNAL | system::PROBE) != 0 {
-        s.set_system(system::PROBE, false);
-        return;
-    }
-    count(&s.counters, e);
-    if flags & system::RETIRED != 0 {
-        registry::count_retired(e);
-    }
-    if flags & system::PEAK != 0 {
-        s.max_net.set(s.max_net.get().max(s.counters.net_bytes()));
-    }
-    let scope = flags as u8;
-    let forbidden = match e.op {
-        Operation::Dealloc => mode::FORBID_FREE,
-        _ => mode::FORBID_ALLOC,
-    };
-    // The panic runtime's own allocations (payload, message, the first
-    // backtrace) are never violations.
-    if scope & (forbidden | mode::BUDGET) == 0 || std::thread::panicking() {
-        return;
-    }
-    if scope & forbidden != 0 {
-        let policy = Policy::from_bits(scope >> mode::POLICY_SHIFT);
-        let acted = if scope & mode::EXEMPT != 0 {
-            Some(policy)
-        } else {
-            runtime_policy::effective(policy)
-        };
-        violation(s, e, acted);
-    } else {
-        budget::on_event(s, e);
-    }
-}
-
-fn count(c: &Counters, e: Event) {
-    match e.op {
-        Operation::Alloc | Operation::AllocZeroed => c.count_alloc(e.size),
-        Operation::Dealloc => c.count_dealloc(e.size),
-        Operation::Realloc => c.count_realloc(e.old_size, e.size),
-    }
-}
-
-/// Acts on a violation by the innermost scope's policy, after the runtime
-/// override (`None`: guards are off).
-fn violation(s: &ThreadState, e: Event, policy: Option<Policy>) {
-    match policy {
-        None => {}
-        Some(Policy::Panic) => record_pending(s, e),
-        Some(Policy::Abort) => {
-            sink::abort_report(&Record::capture(e), s.site.get());
-            std::process::abort();
-        }
-        Some(Policy::LogBacktrace) => sink::log_violation(s, e),
-    }
-}
-
-/// Counts a violation for the innermost panicking scope; the first one of
-/// the scope is also kept, with its call stack, for its guard to report
-/// (later ones are only counted: no stack capture).
-pub(crate) fn record_pending(s: &ThreadState, e: Event) {
-    if s.pending() == 0 {
-        let record = Record::capture(e);
-        if let Some(slot) = s.record_slot(s.depth()) {
-            // SAFETY: the slot is this thread's own mapping, only touched by
-            // this thread, and no reference into it is live (readers copy).
-            unsafe { *slot = record };
-        }
-    }
-    s.add_pending();
 }

@@ -126,45 +126,77 @@
 //! - `mem::forget` of a guard keeps its scope armed until an enclosing guard
 //!   drops (which then reports the misuse and restores its own state).
 //! - Allocations from signal handlers are not supported.
-//! - Unix only (the thread registry uses pthread keys).
+//! - Unix only for now: the platform layer (`src/sys/`) has one
+//!   implementation, for Linux, macOS, iOS and the BSDs.
+//!
+//! # Architecture
+//!
+//! Five layers; each file states its layer in its first line and imports
+//! only from its own layer or those below (`.ci/layers.py` checks it, with
+//! no import cycle between files, in CI):
+//!
+//! | layer | files | runs |
+//! |---|---|---|
+//! | public API | `src/api/`: guards, budgets, assertions, stats, futures, runtime policy, summary | in user code, outside the allocator |
+//! | hot path | `src/alloc.rs`: the `GlobalAlloc` impl | inside the allocator, every operation |
+//! | cold path | `src/cold/`: first contact, counter banks, peaks, budgets, recording, acting by policy, fork handlers | inside the allocator, when a thread's flags are set |
+//! | reporting | `src/reporting/`: capture, symbols, format, site table, sinks | inside the allocator, for reports only |
+//! | state and platform | `src/state/` (thread state, counters, events, policies), `src/sys/` (stderr, pages, thread names, exit hook, fork) | below everything |
+//!
+//! So a change to the hot path touches `src/alloc.rs` (and perhaps
+//! `src/state/thread_state.rs`); the text of a report, `src/reporting/format.rs`;
+//! a new platform, one new file in `src/sys/`. Every file reachable from
+//! `GlobalAlloc` (hot path, cold path, reporting, state, platform) denies
+//! `clippy::panic`, `unwrap_used`, `expect_used` and `indexing_slicing`.
 
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 #![doc(test(attr(deny(warnings))))]
 
-#[cfg(not(unix))]
-compile_error!("alloc_guard supports unix targets only (it uses pthread keys and write(2))");
-
 mod alloc;
-mod assertions;
-mod budget;
-mod future;
-mod guard;
-mod install;
-mod nesting;
-mod policy;
-mod registry;
-mod report;
-mod runtime_policy;
-mod sink;
-mod sites;
-mod stats;
-mod thread_state;
-mod violation;
+mod api;
+mod cold;
+mod reporting;
+mod state;
+mod sys;
 
 pub use alloc::CountingAlloc;
 #[doc(hidden)]
-pub use assertions::__private;
-pub use budget::AllocBudget;
-pub use future::{NoAllocFuture, NoAllocFutureExt};
-pub use guard::{AllowAllocGuard, NoAllocGuard, forbid_alloc, is_alloc_forbidden, permit_alloc};
-pub use install::is_installed;
-pub use policy::Policy;
-pub use runtime_policy::{policy_override, set_enabled, set_policy_override};
-pub use sink::{ReporterAlreadySet, set_reporter};
-pub use sites::{Report, SiteReport, print_report_at_exit, report};
-pub use stats::{AllocStats, global_stats, measure, thread_stats};
-pub use violation::{Operation, Violation};
+pub use api::assertions::__private;
+pub use api::budget::AllocBudget;
+pub use api::future::{NoAllocFuture, NoAllocFutureExt};
+pub use api::guard::{
+    AllowAllocGuard, NoAllocGuard, forbid_alloc, is_alloc_forbidden, permit_alloc,
+};
+pub use api::install::is_installed;
+pub use api::runtime_policy::{PolicyOverride, policy_override, set_enabled, set_policy_override};
+pub use api::stats::{AllocStats, global_stats, measure, thread_stats};
+pub use api::summary::{Report, SiteReport, print_report_at_exit, report};
+pub use reporting::sink::{ReporterAlreadySet, set_reporter};
+pub use reporting::violation::Violation;
+pub use state::event::Operation;
+pub use state::policy::Policy;
+
+/// Staging: running a service with [`Policy::LogBacktrace`] guards and
+/// reading what allocates — the run-time switches, the reporter hook and the
+/// summary, grouped. Every name is also at the crate root.
+///
+/// ```
+/// use alloc_guard::staging;
+///
+/// staging::set_policy_override(Some(alloc_guard::Policy::LogBacktrace));
+/// assert_eq!(staging::policy_override(), staging::PolicyOverride::All(alloc_guard::Policy::LogBacktrace));
+/// staging::set_policy_override(None);
+/// assert_eq!(staging::report().total(), 0);
+/// ```
+pub mod staging {
+    pub use crate::api::runtime_policy::{
+        PolicyOverride, policy_override, set_enabled, set_policy_override,
+    };
+    pub use crate::api::summary::{Report, SiteReport, print_report_at_exit, report};
+    pub use crate::reporting::sink::{ReporterAlreadySet, set_reporter};
+    pub use crate::reporting::violation::Violation;
+}
 
 /// Guards the body of a function or method with a [`NoAllocGuard`]; on an
 /// `async fn`, guards each poll of its future with a [`NoAllocFuture`].

@@ -178,7 +178,9 @@ fn env_override_turns_abort_off() {
         "an invalid value must leave the guard's policy: {err}"
     );
     assert!(
-        err.contains("ignoring ALLOC_GUARD_POLICY=\"sideways\": use off, log, panic or abort"),
+        err.contains(
+            "ignoring ALLOC_GUARD_POLICY=\"sideways\": use off, log, panic, abort or guard"
+        ),
         "{err}"
     );
 }
@@ -190,14 +192,23 @@ fn set_enabled_and_set_policy_override_take_effect_mid_scope() {
         alloc_guard::set_enabled(false);
         drop(black_box(Box::new(1u8))); // ignored
         assert_eq!(guard.violations(), 0);
-        assert_eq!(alloc_guard::policy_override(), Some(None));
+        assert_eq!(
+            alloc_guard::policy_override(),
+            alloc_guard::PolicyOverride::Off
+        );
         alloc_guard::set_policy_override(Some(Policy::LogBacktrace));
-        assert_eq!(alloc_guard::policy_override(), Some(None)); // still off
+        assert_eq!(
+            alloc_guard::policy_override(),
+            alloc_guard::PolicyOverride::Off
+        ); // still off
         alloc_guard::set_enabled(true);
         drop(black_box(Box::new(2u16))); // logged, not recorded for the panic
         assert_eq!(guard.violations(), 0);
         alloc_guard::set_policy_override(None);
-        assert_eq!(alloc_guard::policy_override(), None);
+        assert_eq!(
+            alloc_guard::policy_override(),
+            alloc_guard::PolicyOverride::Own
+        );
         std::mem::forget(black_box(Box::new(3u32))); // the guard's own policy again
         assert_eq!(guard.violations(), 1);
         let msg = child::expect_panic(move || drop(guard));
@@ -330,7 +341,8 @@ fn assertions_are_not_affected_by_the_runtime_override() {
         // set_enabled(true) turns guards back on without erasing the override.
         alloc_guard::set_enabled(false);
         alloc_guard::set_enabled(true);
-        let kept = alloc_guard::policy_override() == Some(Some(Policy::LogBacktrace));
+        let kept = alloc_guard::policy_override()
+            == alloc_guard::PolicyOverride::All(Policy::LogBacktrace);
         eprintln!(
             "MARKER off={} log={} kept={}",
             u32::from(off.contains("assert_no_alloc!(")),

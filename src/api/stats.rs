@@ -1,13 +1,13 @@
-//! Counting: `AllocStats`, this thread's and the process's totals, and
-//! `measure` for what one closure did.
+//! Public API: counting — `AllocStats`, this thread's and the process's
+//! totals, and `measure` for what one closure did.
 
 use core::fmt;
 use core::ops::Sub;
-use core::sync::atomic::Ordering::Relaxed;
 
-use crate::install;
-use crate::registry;
-use crate::thread_state::{Counters, ThreadState, system, with_state};
+use super::install;
+use crate::cold::registry;
+use crate::state::counters::Totals;
+use crate::state::thread_state::{ThreadState, system, with_state};
 
 /// Counts of heap operations, for a thread, the process, or one
 /// [`measure`]d scope.
@@ -101,13 +101,13 @@ impl AllocStats {
         self.allocs == 0 && self.deallocs == 0 && self.reallocs == 0
     }
 
-    fn from_counters(c: &Counters) -> Self {
+    fn from_totals(t: Totals) -> Self {
         AllocStats {
-            allocs: c.allocs.load(Relaxed),
-            deallocs: c.deallocs.load(Relaxed),
-            reallocs: c.reallocs.load(Relaxed),
-            bytes_allocated: c.bytes_allocated.load(Relaxed),
-            bytes_freed: c.bytes_freed.load(Relaxed),
+            allocs: t.allocs,
+            deallocs: t.deallocs,
+            reallocs: t.reallocs,
+            bytes_allocated: t.bytes_allocated,
+            bytes_freed: t.bytes_freed,
             peak_bytes: 0,
         }
     }
@@ -191,7 +191,7 @@ impl fmt::Display for AllocStats {
 /// }
 /// ```
 pub fn thread_stats() -> AllocStats {
-    with_state(|s| AllocStats::from_counters(&s.counters))
+    with_state(|s| AllocStats::from_totals(s.totals()))
 }
 
 /// The whole process's totals: every live thread's counters plus those of
@@ -216,7 +216,7 @@ pub fn thread_stats() -> AllocStats {
 /// }
 /// ```
 pub fn global_stats() -> AllocStats {
-    AllocStats::from_counters(&registry::sum())
+    AllocStats::from_totals(registry::sum())
 }
 
 /// Runs `f` and returns its value with what it did on this thread: counts,
@@ -262,7 +262,7 @@ pub(crate) struct PeakScope {
 impl PeakScope {
     pub(crate) fn enter() -> PeakScope {
         with_state(|s: &ThreadState| {
-            let start = s.counters.net_bytes();
+            let start = s.net_bytes();
             let scope = PeakScope {
                 start,
                 outer_max: s.max_net.replace(start),

@@ -1,12 +1,13 @@
-//! How guards and budgets nest on a thread: each enters one level deeper
-//! and, on exit, restores the level it found, checking it is dropped in
-//! order.
+//! Public API: how guards and budgets nest on a thread — each enters one
+//! level deeper and, on exit, restores the level it found, checking it is
+//! dropped in order.
 
 use core::fmt::Write;
 use core::panic::Location;
 
-use crate::report::Stderr;
-use crate::thread_state::ThreadState;
+use crate::cold::records;
+use crate::reporting::stderr::Stderr;
+use crate::state::thread_state::ThreadState;
 
 /// A guard's (or budget's) place in this thread's nesting.
 #[derive(Debug, Clone, Copy)]
@@ -93,12 +94,7 @@ impl Nesting {
         if depth > self.depth() && owed > 0 && owed == innermost_pending {
             // Every violation owed was recorded by the innermost scope it
             // ended: report that scope's first one as this guard's.
-            if let (Some(mine), Some(theirs)) = (s.record_slot(self.depth()), s.record_slot(depth))
-            {
-                // SAFETY: both slots are in this thread's own mapping, only
-                // touched by this thread; no reference into them is live.
-                unsafe { *mine = *theirs };
-            }
+            records::copy(depth, self.depth());
         }
         Some(u32::try_from(owed).unwrap_or(u32::MAX))
     }
@@ -108,9 +104,8 @@ impl Nesting {
 #[inline(never)]
 fn out_of_order(site: &Location<'_>, what: &str) {
     // Formatting into `Stderr`'s stack buffer allocates nothing.
-    let mut err = Stderr::new();
     let _ = writeln!(
-        err,
+        Stderr::new(),
         "alloc_guard: error: the {what} made at {site} was dropped while guards made \
          inside it were still live (kept in a collection, moved out of their scope, or \
          leaked with mem::forget). Drop guards in the reverse order of their creation, \

@@ -1,17 +1,19 @@
-//! Scoped, thread-local guards: `NoAllocGuard` forbids, `AllowAllocGuard`
-//! permits; the innermost live guard decides, and each guard's `Drop`
-//! restores exactly the state that was in force before it was made.
+//! Public API: scoped, thread-local guards — `NoAllocGuard` forbids,
+//! `AllowAllocGuard` permits; the innermost live guard decides, and each
+//! guard's `Drop` restores exactly the state that was in force before it was
+//! made.
 
-use core::fmt::{self, Write};
+use core::fmt;
 use core::marker::PhantomData;
 use core::panic::Location;
 
-use crate::install;
-use crate::nesting::Nesting;
-use crate::policy::Policy;
-use crate::report::{self, FixedBuf, Site};
-use crate::thread_state::{internally, mode, system, with_state};
-use crate::violation::Record;
+use super::install;
+use super::nesting::Nesting;
+use super::verdict::fail;
+use crate::cold::records;
+use crate::reporting::format::Site;
+use crate::state::policy::Policy;
+use crate::state::thread_state::{mode, with_state};
 
 /// Forbids heap operations on this thread while it lives.
 ///
@@ -139,20 +141,18 @@ impl NoAllocGuard {
 
     #[inline(always)]
     fn forbidding_at(bits: u8, policy: Policy, site: &'static Location<'static>) -> Self {
-        with_state(|s| {
-            if s.has_system(system::UNREGISTERED) {
-                install::check_for_guard();
-            }
-            NoAllocGuard {
-                saved: Saved {
-                    nesting: Nesting::enter(s),
-                    prev_mode: s.replace_mode(bits | policy.to_bits() << mode::POLICY_SHIFT),
-                    prev_site: s.site.replace(Some(site)),
-                    site,
-                },
-                policy,
-                _not_send: PhantomData,
-            }
+        if !records::prepared() {
+            install::prepare_thread();
+        }
+        with_state(|s| NoAllocGuard {
+            saved: Saved {
+                nesting: Nesting::enter(s),
+                prev_mode: s.replace_mode(bits | policy.to_bits() << mode::POLICY_SHIFT),
+                prev_site: s.site.replace(Some(site)),
+                site,
+            },
+            policy,
+            _not_send: PhantomData,
         })
     }
 
@@ -315,31 +315,6 @@ impl fmt::Debug for NoAllocGuard {
             .field("location", &self.saved.site)
             .field("depth", &self.saved.nesting.depth())
             .finish()
-    }
-}
-
-/// Reports the recorded violations of a panicking scope, after the scope's
-/// state has been restored: panics with the report, or, if the thread is
-/// already panicking, writes it to stderr (a second panic would abort).
-#[cold]
-#[inline(never)]
-#[track_caller]
-pub(crate) fn fail(pending: u32, site: Site<'_>, headline: &dyn Fn(&mut dyn Write) -> fmt::Result) {
-    // SAFETY: the slot is this thread's own mapping, only touched by this
-    // thread, and we copy the record out.
-    let v: Record = with_state(|s| s.record_slot(site.depth).map(|slot| unsafe { *slot }))
-        .unwrap_or(Record::EMPTY);
-    let mut msg = FixedBuf::<4096>::new();
-    internally(|| {
-        let _ = msg.write_str("alloc_guard: ");
-        let _ = headline(&mut msg);
-        let _ = report::write_summary(&mut msg, &v, pending, site);
-    });
-    if std::thread::panicking() {
-        let mut err = report::Stderr::new();
-        let _ = writeln!(err, "{} (reported during unwinding)", msg.as_str());
-    } else {
-        panic!("{}", msg.as_str());
     }
 }
 

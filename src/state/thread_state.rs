@@ -1,15 +1,20 @@
-//! This thread's allocator-side state: the flags the hot path tests, the
-//! counters, and the innermost scope's settings.
+//! State: this thread's allocator-side state — the flags the hot path
+//! tests, which bank its counters go to, and the innermost scope's settings.
 //!
 //! Everything here lives in one `thread_local!` with a `const` initialiser
 //! and no `Drop`, so the allocator can read it at every moment of a thread's
 //! life, including while other TLS destructors run at thread exit.
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use core::cell::Cell;
 use core::panic::Location;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
 
-use crate::violation::Record;
+use super::counters::{Counters, Totals};
 
 /// Scope bits (low byte of `flags`), written by guards.
 pub(crate) mod mode {
@@ -35,110 +40,29 @@ pub(crate) mod system {
     pub(crate) const PROBE: u16 = 1 << 10;
     /// A `measure` scope is tracking peak net bytes.
     pub(crate) const PEAK: u16 = 1 << 11;
-    /// The thread's exit hook has run: also add counts to the retired totals.
-    pub(crate) const RETIRED: u16 = 1 << 12;
+    /// The thread has no private counter bank (its exit hook has run, or
+    /// every bank was taken): count in `ThreadState::own` and, with atomic
+    /// adds, in the registry's shared bank.
+    pub(crate) const SHARED_BANK: u16 = 1 << 12;
 }
 
-/// This thread's running totals. Written only by the owning thread (plain
-/// relaxed load + store, no locked instruction); read by `global_stats` from
-/// other threads while the registry lock keeps the thread alive.
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) allocs: AtomicU64,
-    pub(crate) deallocs: AtomicU64,
-    pub(crate) reallocs: AtomicU64,
-    pub(crate) bytes_allocated: AtomicU64,
-    pub(crate) bytes_freed: AtomicU64,
-}
-
-#[inline(always)]
-fn bump(counter: &AtomicU64, by: u64) {
-    // Only the owning thread writes, so a load + store is exact and avoids a
-    // locked read-modify-write on the hot path.
-    counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
-}
-
-impl Counters {
-    pub(crate) const fn new() -> Self {
-        Counters {
-            allocs: AtomicU64::new(0),
-            deallocs: AtomicU64::new(0),
-            reallocs: AtomicU64::new(0),
-            bytes_allocated: AtomicU64::new(0),
-            bytes_freed: AtomicU64::new(0),
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn count_alloc(&self, size: usize) {
-        bump(&self.allocs, 1);
-        bump(&self.bytes_allocated, size as u64);
-    }
-
-    #[inline(always)]
-    pub(crate) fn count_dealloc(&self, size: usize) {
-        bump(&self.deallocs, 1);
-        bump(&self.bytes_freed, size as u64);
-    }
-
-    #[inline(always)]
-    pub(crate) fn count_realloc(&self, old_size: usize, new_size: usize) {
-        bump(&self.reallocs, 1);
-        if new_size >= old_size {
-            bump(&self.bytes_allocated, (new_size - old_size) as u64);
-        } else {
-            bump(&self.bytes_freed, (old_size - new_size) as u64);
-        }
-    }
-
-    /// Net bytes this thread holds (allocated minus freed, wrapping).
-    pub(crate) fn net_bytes(&self) -> i64 {
-        self.bytes_allocated
-            .load(Relaxed)
-            .wrapping_sub(self.bytes_freed.load(Relaxed)) as i64
-    }
-}
-
-/// Nesting levels whose first violations are kept apart (deeper levels
-/// share slots, modulo this).
-const RECORDS: usize = 4;
-
-const RECORDS_BYTES: usize = RECORDS * core::mem::size_of::<Record>();
-
-/// Maps zeroed memory for `RECORDS` records, without the heap (this runs
-/// inside the allocator); null on failure.
-#[cold]
-fn map_records() -> *mut Record {
-    // SAFETY: an anonymous private mapping with no address hint has no
-    // preconditions; the result is checked for failure.
-    let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            RECORDS_BYTES,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return core::ptr::null_mut();
-    }
-    let records = p.cast::<Record>();
-    for i in 0..RECORDS {
-        // SAFETY: the mapping is writable, page-aligned (so aligned for
-        // `Record`) and `RECORDS_BYTES` long.
-        unsafe { records.add(i).write(Record::EMPTY) };
-    }
-    records
-}
+/// The bank a thread counts in before it has one of its own: never written
+/// (the hot path is not taken before the thread joins the registry).
+static NO_BANK: Counters = Counters::new();
 
 /// The state of one thread. See the module docs.
 pub(crate) struct ThreadState {
     /// Zero means "count and go": the only thing the hot path tests.
     /// Low byte: `mode` bits of the innermost scope; high byte: `system` bits.
     pub(crate) flags: Cell<u16>,
-    pub(crate) counters: Counters,
+    /// Where the hot path counts: this thread's private bank in the
+    /// registry (shared with no other live thread).
+    pub(crate) bank: Cell<&'static Counters>,
+    /// The bank's totals when this thread took it over (banks outlive
+    /// threads and keep counting for the next owner).
+    pub(crate) baseline: Cell<Totals>,
+    /// This thread's totals while `system::SHARED_BANK` is set.
+    pub(crate) own: Counters,
     /// Creation site of the innermost forbidding or budget scope.
     pub(crate) site: Cell<Option<&'static Location<'static>>>,
     /// Guard nesting, one word so a guard enters and exits with one load
@@ -150,46 +74,36 @@ pub(crate) struct ThreadState {
     /// discarded): lets a guard dropped out of order report what the scopes
     /// it ended had recorded.
     pub(crate) outstanding: Cell<u64>,
-    /// The first violation of each panicking scope with pending
-    /// violations, by nesting depth (modulo `RECORDS`), so an inner scope's
-    /// first violation does not replace an outer one's. Mapped (`mmap`, not
-    /// the heap) on this thread's first recorded violation: kept out of the
-    /// TLS block, whose size shifts the process's initial heap layout.
-    records: Cell<*mut Record>,
-    /// Highest `Counters::net_bytes` seen while `system::PEAK` is set.
+    /// Highest `net_bytes()` seen while `system::PEAK` is set.
     pub(crate) max_net: Cell<i64>,
     /// Budget of the innermost `AllocBudget`: allocations used and limits.
     pub(crate) budget_used: Cell<u64>,
     pub(crate) budget_max_allocs: Cell<u64>,
     pub(crate) budget_max_peak: Cell<u64>,
     pub(crate) budget_net_start: Cell<i64>,
-    /// Neighbours in the registry of live threads (guarded by its lock).
-    pub(crate) prev: AtomicPtr<ThreadState>,
-    pub(crate) next: AtomicPtr<ThreadState>,
 }
-
-// SAFETY: other threads only ever touch `counters`, `prev` and `next`, which
-// are atomics; every `Cell` and `UnsafeCell` (and the records mapping) is used by the owning thread
-// alone. A `&ThreadState` reaches another thread only through the registry,
-// whose lock keeps the owner from exiting while it is read.
-unsafe impl Sync for ThreadState {}
 
 impl ThreadState {
     const fn new() -> Self {
         ThreadState {
             flags: Cell::new(system::UNREGISTERED),
-            counters: Counters::new(),
+            bank: Cell::new(&NO_BANK),
+            baseline: Cell::new(Totals {
+                allocs: 0,
+                deallocs: 0,
+                reallocs: 0,
+                bytes_allocated: 0,
+                bytes_freed: 0,
+            }),
+            own: Counters::new(),
             site: Cell::new(None),
             scope: Cell::new(0),
             outstanding: Cell::new(0),
-            records: Cell::new(core::ptr::null_mut()),
             max_net: Cell::new(0),
             budget_used: Cell::new(0),
             budget_max_allocs: Cell::new(u64::MAX),
             budget_max_peak: Cell::new(u64::MAX),
             budget_net_start: Cell::new(0),
-            prev: AtomicPtr::new(core::ptr::null_mut()),
-            next: AtomicPtr::new(core::ptr::null_mut()),
         }
     }
 
@@ -205,27 +119,18 @@ impl ThreadState {
         old
     }
 
-    /// Where the first violation of the scope at `depth` is kept: `None`
-    /// if no memory could be mapped for it. Only this thread reads or
-    /// writes it, through copies (no reference into it outlives a
-    /// statement).
-    pub(crate) fn record_slot(&self, depth: u32) -> Option<*mut Record> {
-        let mut records = self.records.get();
-        if records.is_null() {
-            records = map_records();
-            self.records.set(records);
+    /// This thread's running totals since it started.
+    pub(crate) fn totals(&self) -> Totals {
+        if self.has_system(system::SHARED_BANK) {
+            self.own.snapshot()
+        } else {
+            self.bank.get().snapshot() - self.baseline.get()
         }
-        (!records.is_null()).then(|| records.wrapping_add(depth as usize % RECORDS))
     }
 
-    /// Unmaps the records (at thread exit).
-    pub(crate) fn unmap_records(&self) {
-        let records = self.records.replace(core::ptr::null_mut());
-        if !records.is_null() {
-            // SAFETY: `records` came from `map_records` with this length and
-            // nothing refers into it any more (this thread is exiting).
-            unsafe { libc::munmap(records.cast(), RECORDS_BYTES) };
-        }
+    /// Net bytes this thread holds (allocated minus freed, wrapping).
+    pub(crate) fn net_bytes(&self) -> i64 {
+        self.totals().net_bytes()
     }
 
     /// Violations recorded for the innermost panicking scope.

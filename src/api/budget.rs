@@ -1,17 +1,17 @@
-//! `AllocBudget`: a scope that may allocate, but at most so much.
+//! Public API: `AllocBudget`, a scope that may allocate, but at most so
+//! much.
 
 use core::fmt;
 use core::marker::PhantomData;
 use core::panic::Location;
 
-use crate::alloc::record_pending;
-use crate::guard::fail;
-use crate::install;
-use crate::nesting::Nesting;
-use crate::report::Site;
-use crate::stats::{AllocStats, PeakScope, thread_stats};
-use crate::thread_state::{ThreadState, mode, with_state};
-use crate::violation::{Event, Operation};
+use super::install;
+use super::nesting::Nesting;
+use super::stats::{AllocStats, PeakScope, thread_stats};
+use super::verdict::fail;
+use crate::cold::records;
+use crate::reporting::format::Site;
+use crate::state::thread_state::{mode, with_state};
 
 /// Limits the allocations of a scope on this thread: at most `max_allocs`
 /// allocations (`alloc` + `alloc_zeroed`; reallocs and frees are free) and
@@ -88,6 +88,9 @@ impl AllocBudget {
     #[track_caller]
     pub fn new(max_allocs: u64, max_peak_bytes: u64) -> Self {
         install::require("AllocBudget");
+        if !records::prepared() {
+            install::prepare_thread();
+        }
         let site = Location::caller();
         let peak = PeakScope::enter();
         let before = thread_stats();
@@ -98,7 +101,7 @@ impl AllocBudget {
             used: s.budget_used.replace(0),
             max_allocs: s.budget_max_allocs.replace(max_allocs),
             max_peak: s.budget_max_peak.replace(max_peak_bytes),
-            net_start: s.budget_net_start.replace(s.counters.net_bytes()),
+            net_start: s.budget_net_start.replace(s.net_bytes()),
         });
         AllocBudget {
             saved,
@@ -254,27 +257,4 @@ impl fmt::Debug for AllocBudget {
             .field("stats", &self.stats())
             .finish()
     }
-}
-
-/// Called by the allocator's cold path for each operation in a budget scope.
-pub(crate) fn on_event(s: &ThreadState, e: Event) {
-    let over = match e.op {
-        Operation::Alloc | Operation::AllocZeroed => {
-            let used = s.budget_used.get() + 1;
-            s.budget_used.set(used);
-            used > s.budget_max_allocs.get() || net_above_start(s) > s.budget_max_peak.get()
-        }
-        Operation::Realloc => net_above_start(s) > s.budget_max_peak.get(),
-        Operation::Dealloc => false,
-    };
-    if over {
-        record_pending(s, e);
-    }
-}
-
-fn net_above_start(s: &ThreadState) -> u64 {
-    s.counters
-        .net_bytes()
-        .wrapping_sub(s.budget_net_start.get())
-        .max(0) as u64
 }

@@ -1,4 +1,4 @@
-//! Test assertions: `assert_no_alloc!`, `assert_allocs!`,
+//! Public API: test assertions — `assert_no_alloc!`, `assert_allocs!`,
 //! `assert_peak_bytes!`. Each is a real assertion: it panics on the test's
 //! thread (never inside the allocator), works with
 //! `#[should_panic(expected = …)]`, names the first offending call, and
@@ -7,11 +7,13 @@
 use core::fmt::Write;
 use core::panic::Location;
 
-use crate::budget::AllocBudget;
-use crate::guard::{NoAllocGuard, fail};
-use crate::install;
-use crate::report::Site;
-use crate::stats::{AllocStats, measure};
+use super::budget::AllocBudget;
+use super::guard::NoAllocGuard;
+use super::install;
+use super::stats::{AllocStats, measure};
+use super::verdict::{fail, raise};
+use crate::reporting::fixed_buf::FixedBuf;
+use crate::reporting::format::Site;
 
 /// Evaluates an expression and asserts it performed no heap operation at
 /// all on this thread (no alloc, realloc or free); evaluates to the
@@ -285,11 +287,12 @@ pub mod __private {
                 headline(w)?;
                 w.write_str("; over the bound: ")
             });
+            return; // reported (on stderr, if the thread is unwinding)
         }
-        let mut msg = crate::report::FixedBuf::<1024>::new();
+        let mut msg = FixedBuf::<1024>::new();
         let _ = msg.write_str("alloc_guard: ");
         let _ = headline(&mut msg);
         let _ = write!(msg, "; asserted at {}", site.location);
-        panic!("{}", msg.as_str());
+        raise(msg.as_str());
     }
 }

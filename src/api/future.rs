@@ -1,5 +1,5 @@
-//! Futures: `NoAllocFuture` guards each poll of an inner future, never the
-//! thread across `.await`s.
+//! Public API: futures — `NoAllocFuture` guards each poll of an inner
+//! future, never the thread across `.await`s.
 
 use core::fmt;
 use core::future::Future;
@@ -7,65 +7,70 @@ use core::panic::Location;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use crate::guard::NoAllocGuard;
-use crate::policy::Policy;
+use pin_project_lite::pin_project;
 
-/// A future that forbids heap operations while its inner future is being
-/// polled, and only then.
-///
-/// Each call to [`poll`](Future::poll) makes a [`NoAllocGuard`] with the
-/// adapter's [`Policy`] on the polling thread, polls the inner future, and
-/// drops the guard before returning. So:
-/// - what the inner future does inside a poll is checked, on whichever
-///   thread polls it (a work-stealing runtime may move the task between
-///   threads from one poll to the next);
-/// - what the executor does between polls (queueing the task, waking,
-///   running other tasks) is never blamed on it;
-/// - the adapter holds no guard while it waits, so it is `Send` whenever the
-///   inner future is, and can be spawned on any runtime.
-///
-/// With `Policy::Panic`, a poll that touched the heap panics as it returns
-/// (the runtime then reports the task as panicked, e.g. tokio's
-/// `JoinError::is_panic`); the message names the offending call's file and
-/// line.
-///
-/// # Why not hold a `NoAllocGuard` across `.await`?
-///
-/// A guard forbids allocation on *the thread* that made it, for as long as
-/// it lives. Held across an `.await` inside an `async` block, it would stay
-/// armed while the task is suspended, so the executor's own work on that
-/// thread (and every other task it runs there) would be reported as this
-/// task's violation; and if the task resumed on another thread, the guard
-/// would go on arming the first thread while the second ran unguarded. The
-/// guard is `!Send` for that reason, so a multi-threaded runtime refuses such
-/// a future. Guard each poll instead, with this adapter,
-/// [`NoAllocFutureExt::no_alloc`], or `#[no_alloc]` on the `async fn`.
-///
-/// # Example
-///
-/// ```
-/// #[global_allocator]
-/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
-///
-/// use alloc_guard::{NoAllocFuture, Policy};
-/// use std::future::Future;
-/// use std::pin::pin;
-/// use std::task::{Context, Poll, Waker};
-///
-/// fn main() {
-///     let buf = [1u32, 2, 3];
-///     let sum = async { buf.iter().sum::<u32>() };
-///     let mut fut = pin!(NoAllocFuture::new(sum, Policy::Panic));
-///     let mut cx = Context::from_waker(Waker::noop());
-///     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(6));
-/// }
-/// ```
-#[must_use = "futures do nothing unless polled: `.await` it or spawn it"]
-pub struct NoAllocFuture<F> {
-    inner: F,
-    policy: Policy,
-    allow_frees: bool,
-    site: &'static Location<'static>,
+use super::guard::NoAllocGuard;
+use crate::state::policy::Policy;
+
+pin_project! {
+    /// A future that forbids heap operations while its inner future is being
+    /// polled, and only then.
+    ///
+    /// Each call to [`poll`](Future::poll) makes a [`NoAllocGuard`] with the
+    /// adapter's [`Policy`] on the polling thread, polls the inner future, and
+    /// drops the guard before returning. So:
+    /// - what the inner future does inside a poll is checked, on whichever
+    ///   thread polls it (a work-stealing runtime may move the task between
+    ///   threads from one poll to the next);
+    /// - what the executor does between polls (queueing the task, waking,
+    ///   running other tasks) is never blamed on it;
+    /// - the adapter holds no guard while it waits, so it is `Send` whenever the
+    ///   inner future is, and can be spawned on any runtime.
+    ///
+    /// With `Policy::Panic`, a poll that touched the heap panics as it returns
+    /// (the runtime then reports the task as panicked, e.g. tokio's
+    /// `JoinError::is_panic`); the message names the offending call's file and
+    /// line.
+    ///
+    /// # Why not hold a `NoAllocGuard` across `.await`?
+    ///
+    /// A guard forbids allocation on *the thread* that made it, for as long as
+    /// it lives. Held across an `.await` inside an `async` block, it would stay
+    /// armed while the task is suspended, so the executor's own work on that
+    /// thread (and every other task it runs there) would be reported as this
+    /// task's violation; and if the task resumed on another thread, the guard
+    /// would go on arming the first thread while the second ran unguarded. The
+    /// guard is `!Send` for that reason, so a multi-threaded runtime refuses such
+    /// a future. Guard each poll instead, with this adapter,
+    /// [`NoAllocFutureExt::no_alloc`], or `#[no_alloc]` on the `async fn`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    ///
+    /// use alloc_guard::{NoAllocFuture, Policy};
+    /// use std::future::Future;
+    /// use std::pin::pin;
+    /// use std::task::{Context, Poll, Waker};
+    ///
+    /// fn main() {
+    ///     let buf = [1u32, 2, 3];
+    ///     let sum = async { buf.iter().sum::<u32>() };
+    ///     let mut fut = pin!(NoAllocFuture::new(sum, Policy::Panic));
+    ///     let mut cx = Context::from_waker(Waker::noop());
+    ///     assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(6));
+    /// }
+    /// ```
+    #[must_use = "futures do nothing unless polled: `.await` it or spawn it"]
+    pub struct NoAllocFuture<F> {
+        #[pin]
+        inner: F,
+        policy: Policy,
+        allow_frees: bool,
+        site: &'static Location<'static>,
+    }
 }
 
 impl<F: Future> NoAllocFuture<F> {
@@ -194,16 +199,8 @@ impl<F: Future> Future for NoAllocFuture<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: it is never moved out of a
-        // pinned `NoAllocFuture` (`into_inner` takes `self` by value, so
-        // only an unpinned adapter can be unwrapped), the adapter has no
-        // `Drop` impl, and it is `Unpin` only if `F` is (the other fields
-        // are `Unpin`). The other fields are plain `Copy` data, never pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        let _guard = this.guard();
-        // SAFETY: see above; `this.inner` stays where it is until dropped.
-        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        inner.poll(cx)
+        let _guard = self.guard();
+        self.project().inner.poll(cx)
         // `_guard` drops here, before the executor gets control back:
         // with `Policy::Panic` it panics if this poll touched the heap.
     }

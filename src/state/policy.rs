@@ -1,4 +1,11 @@
-//! What a guard does when its scope touches the heap.
+//! State: `Policy`, what a guard does when its scope touches the heap, and
+//! its two-bit encoding in the thread's scope bits.
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 /// What a [`NoAllocGuard`](crate::NoAllocGuard) does about a violation.
 ///
@@ -45,5 +52,21 @@ impl Policy {
             2 => Policy::LogBacktrace,
             _ => Policy::Panic,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Policy;
+
+    #[test]
+    fn bits_round_trip() {
+        for p in [Policy::Panic, Policy::Abort, Policy::LogBacktrace] {
+            assert_eq!(Policy::from_bits(p.to_bits()), p);
+            assert!(p.to_bits() < 4, "two bits in the scope byte");
+        }
+        // Only the low two bits are read: higher scope bits never leak in.
+        assert_eq!(Policy::from_bits(0b1101), Policy::Abort);
+        assert_eq!(Policy::from_bits(3), Policy::Panic);
     }
 }

@@ -1,0 +1,122 @@
+//! Cold path: acting on a violation by its scope's policy — record it for
+//! the guard (`Panic`), report and abort (`Abort`), or report once per call
+//! site and go on (`LogBacktrace`). Runs inside the allocator: no panic, and
+//! for `Panic` no lock, no allocation and no system call.
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use core::fmt::Write;
+
+use super::records;
+use crate::reporting::capture::{Frames, Record, ThreadName};
+use crate::reporting::fixed_buf::FixedBuf;
+use crate::reporting::format;
+use crate::reporting::sink::{contained, emit};
+use crate::reporting::sites::{self, Seen, SiteData};
+use crate::reporting::stderr::Stderr;
+use crate::reporting::violation::Violation;
+use crate::state::event::Event;
+use crate::state::policy::Policy;
+use crate::state::thread_state::ThreadState;
+
+/// Acts on a violation by `policy` (the innermost scope's, after the
+/// runtime override; `None`: guards are off). `boundary` is the address of
+/// the cold path's function, where captured stacks start.
+pub(crate) fn violation(s: &ThreadState, e: Event, policy: Option<Policy>, boundary: usize) {
+    match policy {
+        None => {}
+        Some(Policy::Panic) => record_pending(s, e, boundary),
+        Some(Policy::Abort) => {
+            let record = Record::capture(e, boundary);
+            let guard = s.site.get();
+            contained(|| emit(&Violation::new(&record, guard, Policy::Abort, 0, 1)));
+            std::process::abort();
+        }
+        Some(Policy::LogBacktrace) => log(s, e, boundary),
+    }
+}
+
+/// Counts a violation for the innermost panicking scope; the first one of
+/// the scope is also kept, with its call stack, for its guard to report
+/// (later ones are only counted: no stack capture). The record's memory was
+/// prepared when the guard was made: nothing is mapped here.
+pub(crate) fn record_pending(s: &ThreadState, e: Event, boundary: usize) {
+    if s.pending() == 0 {
+        records::store(s.depth(), &Record::capture(e, boundary));
+    }
+    s.add_pending();
+}
+
+/// Handles a `LogBacktrace` violation: dedup, count, report or announce.
+///
+/// The first violation from each call site is reported in full; repeats
+/// cost a stack capture, a hash and an atomic add, and are announced at
+/// counts 10, 100, 1,000, … — at most one line per site per power of ten.
+fn log(s: &ThreadState, event: Event, boundary: usize) {
+    let frames = Frames::capture(boundary);
+    let guard = s.site.get();
+    let seen = sites::observe(Record::site_hash(&event, &frames));
+    let record = || Record {
+        event,
+        thread: ThreadName::current(),
+        frames,
+    };
+    match seen {
+        Seen::First { id } => contained(|| {
+            let record = record();
+            let source = format::source_hash(&record);
+            if let Some((target, count)) = sites::merge_into_same_source(id, source) {
+                if is_announced(count) {
+                    emit(&Violation::new(
+                        &record,
+                        guard,
+                        Policy::LogBacktrace,
+                        target,
+                        count,
+                    ));
+                }
+                return;
+            }
+            let mut at = FixedBuf::new();
+            let _ = format::write_offending_call(&mut at, &record);
+            let thread = record.thread;
+            sites::publish(
+                id,
+                source,
+                SiteData {
+                    event,
+                    thread,
+                    guard,
+                    at,
+                },
+            );
+            emit(&Violation::new(&record, guard, Policy::LogBacktrace, id, 1));
+        }),
+        Seen::Again { id, count } if is_announced(count) => contained(|| {
+            emit(&Violation::new(
+                &record(),
+                guard,
+                Policy::LogBacktrace,
+                id,
+                count,
+            ));
+        }),
+        Seen::Other { count } if is_announced(count) || count == 1 => {
+            let _ = writeln!(
+                Stderr::new(),
+                "alloc_guard: {count} violations from further sites not tracked: the table of {} sites is full",
+                sites::CAPACITY
+            );
+        }
+        _ => {}
+    }
+}
+
+/// 10, 100, 1,000, …: when a repeated site is announced again.
+fn is_announced(count: u64) -> bool {
+    count >= 10 && 10u64.pow(count.ilog10()) == count
+}

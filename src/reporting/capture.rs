@@ -1,0 +1,162 @@
+//! Reporting: what a violation records, captured inside the allocator
+//! without allocating or locking — the operation, the thread, and the raw
+//! instruction pointers of the call stack (resolved later, in `symbols`).
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use core::fmt;
+
+use crate::state::event::Event;
+use crate::sys;
+
+/// How many return addresses a violation keeps.
+pub(crate) const MAX_FRAMES: usize = 64;
+
+/// Instruction pointers of a call stack, innermost first.
+#[derive(Clone, Copy)]
+pub(crate) struct Frames {
+    ips: [usize; MAX_FRAMES],
+    len: usize,
+    /// Index of the first frame above the capturing function (the frame
+    /// that called into `CountingAlloc`), when it was found.
+    pub(crate) caller: Option<usize>,
+}
+
+impl Frames {
+    pub(crate) const EMPTY: Frames = Frames {
+        ips: [0; MAX_FRAMES],
+        len: 0,
+        caller: None,
+    };
+
+    /// Captures the current call stack without allocating or locking, and
+    /// notes where alloc_guard's own frames end: after the frame of the
+    /// function that starts at `boundary` (the allocator's cold path; found
+    /// by its address, which does not depend on inlining or symbol names).
+    #[inline(never)]
+    pub(crate) fn capture(boundary: usize) -> Frames {
+        const SEARCH: usize = 16;
+        let mut frames = Frames::EMPTY;
+        // SAFETY: `trace_unsynchronized` is unsafe only because it does not
+        // take the crate's global lock; the unwinder it calls
+        // (`_Unwind_Backtrace`) is thread-safe on the platforms we support,
+        // and the callback neither allocates nor unwinds.
+        unsafe {
+            backtrace::trace_unsynchronized(|frame| {
+                let ip = frame.ip() as usize;
+                if ip != 0 {
+                    if frames.caller.is_none()
+                        && frames.len < SEARCH
+                        && frame.symbol_address() as usize == boundary
+                    {
+                        frames.caller = Some(frames.len + 1);
+                    }
+                    frames.push(ip);
+                }
+                frames.len < MAX_FRAMES
+            });
+        }
+        frames
+    }
+
+    fn push(&mut self, ip: usize) {
+        if let Some(slot) = self.ips.get_mut(self.len) {
+            *slot = ip;
+            self.len += 1;
+        }
+    }
+
+    /// Every captured frame, innermost first.
+    pub(crate) fn all(&self) -> &[usize] {
+        self.ips.get(..self.len).unwrap_or_default()
+    }
+
+    /// The frames from the allocator's caller outwards (all frames if the
+    /// boundary's frame was not found).
+    pub(crate) fn callers(&self) -> &[usize] {
+        let all = self.all();
+        all.get(self.caller.unwrap_or(0)..).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Frames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Frames({} ips)", self.len)
+    }
+}
+
+/// The OS name of a thread (at most 15 bytes on Linux) and its id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ThreadName {
+    bytes: [u8; 32],
+    len: usize,
+    pub(crate) tid: i64,
+}
+
+impl ThreadName {
+    pub(crate) const EMPTY: ThreadName = ThreadName {
+        bytes: [0; 32],
+        len: 0,
+        tid: 0,
+    };
+
+    /// This thread's name and id, read without allocating.
+    pub(crate) fn current() -> ThreadName {
+        let mut name = ThreadName::EMPTY;
+        let (len, tid) = sys::thread_name(&mut name.bytes);
+        name.len = len.min(name.bytes.len());
+        name.tid = tid;
+        name
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self
+            .bytes
+            .get(..self.len)
+            .and_then(|b| core::str::from_utf8(b).ok())
+        {
+            Some(s) if !s.is_empty() => s,
+            _ => "<unnamed>",
+        }
+    }
+}
+
+/// Everything recorded about one violation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record {
+    pub(crate) event: Event,
+    pub(crate) thread: ThreadName,
+    pub(crate) frames: Frames,
+}
+
+impl Record {
+    /// Records `event` on this thread, with its call stack (see
+    /// [`Frames::capture`] for `boundary`) and the thread's name.
+    #[inline(never)]
+    pub(crate) fn capture(event: Event, boundary: usize) -> Record {
+        Record {
+            event,
+            thread: ThreadName::current(),
+            frames: Frames::capture(boundary),
+        }
+    }
+
+    /// FNV-1a over the operation and the call stack: equal for every
+    /// violation from the same call site.
+    pub(crate) fn site_hash(event: &Event, frames: &Frames) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |x: u64| {
+            h ^= x;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        mix(event.op as u64);
+        for &ip in frames.callers() {
+            mix(ip as u64);
+        }
+        h.max(1) // 0 marks an empty slot
+    }
+}

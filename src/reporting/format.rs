@@ -1,0 +1,193 @@
+//! Reporting: the text of reports — a violation's headline, the offending
+//! call, the trimmed backtrace, a panicking scope's summary — written to any
+//! `fmt::Write` (a fixed buffer, stderr, a hook's formatter).
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use core::fmt::{self, Write};
+use core::panic::Location;
+
+use super::capture::Record;
+use super::symbols::walk_frames;
+use crate::state::event::{Event, Operation};
+use crate::state::policy::Policy;
+
+/// "alloc of 4 bytes (align 4)", "realloc from 8 to 16 bytes (align 8)".
+pub(crate) fn describe(e: &Event) -> impl fmt::Display + '_ {
+    struct Describe<'a>(&'a Event);
+    impl fmt::Display for Describe<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let e = self.0;
+            match e.op {
+                Operation::Realloc => write!(
+                    f,
+                    "realloc from {} to {} bytes (align {})",
+                    e.old_size, e.size, e.align
+                ),
+                op => write!(f, "{op} of {} bytes (align {})", e.size, e.align),
+            }
+        }
+    }
+    Describe(e)
+}
+
+/// A hash of the resolved call stack above the allocator (every frame's
+/// function, file, line and column) and the operation: the same for
+/// violations from the same source-level call site, even where the
+/// optimiser duplicated the code (unrolled loops).
+pub(crate) fn source_hash(v: &Record) -> u64 {
+    struct Fnv(u64);
+    impl core::hash::Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+    use core::hash::Hash;
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    v.event.op.hash(&mut h);
+    walk_frames(&v.frames, |sym, _| {
+        sym.name.hash(&mut h);
+        sym.file.hash(&mut h);
+        (sym.line, sym.col).hash(&mut h);
+        true
+    });
+    core::hash::Hasher::finish(&h).max(1)
+}
+
+/// The offending call: the first frame above the allocator outside std.
+pub(crate) fn write_offending_call(w: &mut dyn Write, v: &Record) -> fmt::Result {
+    let mut result = Ok(());
+    let mut found = false;
+    walk_frames(&v.frames, |sym, offending| {
+        if offending {
+            result = write!(w, "{sym}");
+            found = true;
+        }
+        !offending
+    });
+    if !found {
+        result = w.write_str("<unknown: no symbols for this call stack>");
+    }
+    result
+}
+
+/// Up to `max` frames from the offending call outwards, one per line; std's
+/// frames between the allocator and the offending call are summed up in
+/// one line, and std's frames further out are shown by name only.
+pub(crate) fn write_backtrace(w: &mut dyn Write, v: &Record, max: usize) -> fmt::Result {
+    let mut result = Ok(());
+    let mut hidden = 0;
+    let mut n = 0;
+    let mut found = false;
+    walk_frames(&v.frames, |sym, offending| {
+        found |= offending;
+        if !found {
+            hidden += 1;
+            return true;
+        }
+        if offending && hidden > 0 {
+            result = writeln!(w, "         ({hidden} frames in std's allocation path)");
+        }
+        result = result.and_then(|()| {
+            if offending {
+                writeln!(w, "   => {n:>2}: {sym}")
+            } else if sym.is_std() {
+                writeln!(w, "      {n:>2}: {}", sym.name)
+            } else {
+                writeln!(w, "      {n:>2}: {sym}")
+            }
+        });
+        n += 1;
+        result.is_ok() && n < max
+    });
+    result
+}
+
+/// The full report written by `LogBacktrace` and `Abort`.
+pub(crate) fn write_report(
+    w: &mut dyn Write,
+    v: &Record,
+    site: Option<&Location<'_>>,
+    policy: Policy,
+    site_id: u32,
+) -> fmt::Result {
+    write!(
+        w,
+        "alloc_guard: {} in a forbidden scope",
+        describe(&v.event)
+    )?;
+    if site_id > 0 {
+        write!(w, " (site #{site_id})")?;
+    }
+    writeln!(w)?;
+    w.write_str("  at:     ")?;
+    write_offending_call(w, v)?;
+    w.write_str("\n  guard:  ")?;
+    match site {
+        Some(site) => write!(w, "{site}")?,
+        None => w.write_str("<unknown>")?,
+    }
+    writeln!(w, " (policy {policy:?})")?;
+    writeln!(w, "  thread: {} (tid {})", v.thread.as_str(), v.thread.tid)?;
+    writeln!(w, "  backtrace:")?;
+    write_backtrace(w, v, 32)?;
+    if policy == Policy::Abort {
+        writeln!(w, "alloc_guard: aborting (Policy::Abort)")?;
+    }
+    Ok(())
+}
+
+/// Where the checking scope was made, and what to call it in a report.
+#[derive(Clone, Copy)]
+pub(crate) struct Site<'a> {
+    /// "guard made", "budget made", "asserted".
+    pub(crate) label: &'a str,
+    pub(crate) location: &'a Location<'a>,
+    /// The scope's nesting depth (where its first violation is kept).
+    pub(crate) depth: u32,
+}
+
+/// "3 violations; first: alloc of 4 bytes (align 4) at f (file:line:col);
+/// guard made at tests/x.rs:10:17 on thread 'main'", then a short backtrace.
+pub(crate) fn write_summary(
+    w: &mut dyn Write,
+    first: Result<&Record, &dyn fmt::Display>,
+    count: u32,
+    site: Site<'_>,
+) -> fmt::Result {
+    let plural = if count == 1 { "" } else { "s" };
+    let v = match first {
+        Ok(v) => v,
+        Err(why) => {
+            return writeln!(
+                w,
+                "{count} violation{plural}; the first was not recorded: {why}; {} at {}",
+                site.label, site.location
+            );
+        }
+    };
+    write!(
+        w,
+        "{count} violation{plural}; first: {} at ",
+        describe(&v.event)
+    )?;
+    write_offending_call(w, v)?;
+    writeln!(
+        w,
+        "; {} at {} on thread '{}'",
+        site.label,
+        site.location,
+        v.thread.as_str()
+    )?;
+    writeln!(w, "call stack of the first violation:")?;
+    write_backtrace(w, v, 12)
+}

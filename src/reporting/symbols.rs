@@ -1,0 +1,334 @@
+//! Reporting: resolving captured instruction pointers to symbols (once,
+//! outside the hot path; it allocates heavily the first time, as
+//! library-internal work) and deciding which frames are alloc_guard's, std's
+//! or the caller's.
+//!
+//! Every resolution takes `RESOLVING`, which the fork handlers hold across
+//! `fork()`: a child never inherits the `backtrace` crate's state half
+//! updated by a thread it lacks.
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use core::fmt::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use once_cell::race::OnceBox;
+
+use super::capture::Frames;
+use super::fixed_buf::FixedBuf;
+
+/// One resolved (possibly inlined) frame of a call stack.
+pub(crate) struct Symbol<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) file: Option<&'a Path>,
+    pub(crate) line: Option<u32>,
+    pub(crate) col: Option<u32>,
+}
+
+impl Symbol<'_> {
+    /// Part of std (`alloc`, `core`, `std` or a crate std vendors).
+    pub(crate) fn is_std(&self) -> bool {
+        if let Some(file) = self.file.and_then(Path::to_str) {
+            return file.starts_with("/rustc/") || file.starts_with("/rust/deps/");
+        }
+        const PREFIXES: [&str; 9] = [
+            "__rust",
+            "alloc::",
+            "<alloc::",
+            "core::",
+            "<core::",
+            "std::",
+            "<std::",
+            "hashbrown::",
+            "<hashbrown::",
+        ];
+        PREFIXES.iter().any(|p| self.name.starts_with(p))
+            || [" as alloc::", " as core::", " as std::"]
+                .iter()
+                .any(|p| self.name.contains(p))
+    }
+
+    /// The allocator's entry: `__rust_alloc` and friends, or a `GlobalAlloc`
+    /// method (ours or the one we wrap).
+    fn is_allocator_entry(&self) -> bool {
+        [
+            "__rust_alloc",
+            "__rust_dealloc",
+            "__rust_realloc",
+            "__rg_",
+            "__rdl_",
+            " as core::alloc::global::GlobalAlloc>::",
+        ]
+        .iter()
+        .any(|p| self.name.contains(p))
+    }
+
+    /// A frame of alloc_guard itself.
+    fn is_ours(&self, source_dir: Option<&Path>) -> bool {
+        let by_file = match (self.file, source_dir) {
+            (Some(file), Some(dir)) => file.starts_with(dir),
+            _ => false,
+        };
+        by_file
+            || ["alloc_guard::", "<alloc_guard::", "backtrace::"]
+                .iter()
+                .any(|p| self.name.starts_with(p))
+    }
+
+    /// A frame of the `log` crate's dispatch (a `log::info!` and friends on
+    /// its way to the logger), by file (inlined frames keep it) or name.
+    #[cfg(any(test, feature = "log"))]
+    fn is_log_dispatch(&self) -> bool {
+        let in_log_crate = self
+            .file
+            .and_then(Path::to_str)
+            .is_some_and(|f| f.contains("/log-0.4") || f.contains("\\log-0.4"));
+        in_log_crate || self.name.starts_with("log::") || self.name.starts_with("<log::")
+    }
+
+    /// Where std's short backtraces stop too.
+    fn is_runtime_boundary(&self) -> bool {
+        self.name.contains("__rust_begin_short_backtrace") || self.name.starts_with("std::rt::")
+    }
+}
+
+impl fmt::Display for Symbol<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)?;
+        match (self.file, self.line) {
+            (Some(file), Some(line)) => {
+                write!(f, " ({}:{line}", file.display())?;
+                if let Some(col) = self.col {
+                    write!(f, ":{col}")?;
+                }
+                f.write_str(")")
+            }
+            _ if self.name.starts_with("0x") => {
+                f.write_str(" (no symbols: the binary is stripped; keep symbols for names)")
+            }
+            _ => f.write_str(" (no file:line: build with debug = \"line-tables-only\")"),
+        }
+    }
+}
+
+/// Visits the frames of a captured stack above the allocator: std's
+/// frames that led to the operation, then the caller's. `visit` gets each
+/// symbol and whether it is the first one outside std (the offending call);
+/// it returns `false` to stop.
+pub(crate) fn walk_frames(frames: &Frames, mut visit: impl FnMut(&Symbol<'_>, bool) -> bool) {
+    let ips = frames.callers();
+    // Without the cold path's frame (no symbol addresses), fall back to
+    // names: everything up to the last allocator entry is ours.
+    let mut skip = 0usize;
+    if frames.caller.is_none() {
+        let mut index = 0usize;
+        each_symbol(ips, |sym| {
+            index += 1;
+            if sym.is_allocator_entry() {
+                skip = index;
+            }
+            true
+        });
+    }
+    let ours = our_source_dir();
+    let mut index = 0usize;
+    let mut found_caller = false;
+    each_symbol(ips, |sym| {
+        index += 1;
+        if index <= skip {
+            return true;
+        }
+        // CountingAlloc's own (inlined) methods, the `__rust_alloc` shim,
+        // and further out alloc_guard's own frames (an assertion's helpers).
+        if sym.is_ours(ours) || (!found_caller && sym.is_allocator_entry()) {
+            return true;
+        }
+        if sym.is_runtime_boundary() {
+            return false;
+        }
+        let offending = !found_caller && !sym.is_std();
+        found_caller |= offending;
+        visit(sym, offending)
+    });
+}
+
+/// The directory of alloc_guard's own sources, from the debug info of one
+/// of its functions (`None` without debug info).
+fn our_source_dir() -> Option<&'static Path> {
+    static DIR: OnceBox<Option<PathBuf>> = OnceBox::new();
+    DIR.get_or_init(|| {
+        let mut dir = None;
+        // `resolve` takes return addresses and looks up the byte before:
+        // point one past the function's first byte.
+        let addr = our_source_dir as fn() -> Option<&'static Path> as usize + 1;
+        resolve(addr, |sym| {
+            if dir.is_none() {
+                // This file is src/reporting/symbols.rs: the crate's sources
+                // are the nearest `src` above it.
+                dir = sym
+                    .filename()
+                    .and_then(|f| f.ancestors().find(|d| d.ends_with("src")))
+                    .map(Path::to_path_buf);
+            }
+        });
+        Box::new(dir)
+    })
+    .as_deref()
+}
+
+/// Serialises alloc_guard's symbol resolution (see the module docs).
+static RESOLVING: Mutex<()> = Mutex::new(());
+
+/// Resolves one address under `RESOLVING`.
+fn resolve(ip: usize, visit: impl FnMut(&backtrace::Symbol)) {
+    let _resolving = RESOLVING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    backtrace::resolve(ip as *mut core::ffi::c_void, visit);
+}
+
+/// Holds `RESOLVING` until the returned guard drops (the fork handlers,
+/// across `fork()`).
+pub(crate) fn hold_resolution() -> MutexGuard<'static, ()> {
+    RESOLVING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn each_symbol(ips: &[usize], mut visit: impl FnMut(&Symbol<'_>) -> bool) {
+    let mut go_on = true;
+    for &ip in ips {
+        if !go_on {
+            return;
+        }
+        let mut resolved = false;
+        resolve(ip, |sym| {
+            resolved = true;
+            if !go_on {
+                return;
+            }
+            let mut name = FixedBuf::<512>::new();
+            match sym.name() {
+                Some(n) => {
+                    let _ = write!(name, "{n:#}");
+                }
+                None => {
+                    let _ = write!(name, "{ip:#x}");
+                }
+            }
+            let symbol = Symbol {
+                name: name.as_str(),
+                file: sym.filename(),
+                line: sym.lineno(),
+                col: sym.colno(),
+            };
+            go_on = visit(&symbol);
+        });
+        if !resolved && go_on {
+            let mut name = FixedBuf::<32>::new();
+            let _ = write!(name, "{ip:#x}");
+            go_on = visit(&Symbol {
+                name: name.as_str(),
+                file: None,
+                line: None,
+                col: None,
+            });
+        }
+    }
+}
+
+/// Whether the captured stack passes through the `log` crate: the
+/// violation happened inside a logger, which must not be called again from
+/// inside itself (most loggers hold a lock while they format).
+#[cfg(feature = "log")]
+pub(crate) fn passes_through_logger(frames: &Frames) -> bool {
+    let mut found = false;
+    each_symbol(frames.all(), |sym| {
+        found = sym.is_log_dispatch();
+        !found
+    });
+    found
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn sym<'a>(name: &'a str, file: Option<&'a str>) -> Symbol<'a> {
+        Symbol {
+            name,
+            file: file.map(Path::new),
+            line: Some(1),
+            col: None,
+        }
+    }
+
+    #[test]
+    fn std_frames_by_path_and_name() {
+        assert!(sym("grow_one", Some("/rustc/abc/library/alloc/src/raw_vec.rs")).is_std());
+        assert!(sym("alloc::raw_vec::finish_grow", None).is_std());
+        assert!(sym("<std::io::Stdout as std::io::Write>::write", None).is_std());
+        assert!(!sym("my_app::dsp::mix", Some("src/dsp.rs")).is_std());
+    }
+
+    #[test]
+    fn allocator_entries_and_runtime_boundary() {
+        assert!(sym("__rust_alloc", None).is_allocator_entry());
+        assert!(
+            sym(
+                "<alloc_guard::CountingAlloc as core::alloc::global::GlobalAlloc>::alloc",
+                None
+            )
+            .is_allocator_entry()
+        );
+        assert!(!sym("my_app::run", None).is_allocator_entry());
+        assert!(sym("std::rt::lang_start_internal", None).is_runtime_boundary());
+        assert!(
+            sym("std::sys::backtrace::__rust_begin_short_backtrace", None).is_runtime_boundary()
+        );
+    }
+
+    #[test]
+    fn our_frames_by_directory_or_name() {
+        let dir = Path::new("/build/alloc_guard/src");
+        assert!(
+            sym(
+                "capture",
+                Some("/build/alloc_guard/src/reporting/capture.rs")
+            )
+            .is_ours(Some(dir))
+        );
+        assert!(sym("alloc_guard::cold::path::cold_path", None).is_ours(None));
+        assert!(sym("backtrace::backtrace::trace", None).is_ours(None));
+        assert!(!sym("my_app::main", Some("/build/my_app/src/main.rs")).is_ours(Some(dir)));
+    }
+
+    #[test]
+    fn log_dispatch_by_file_or_name() {
+        let registry = "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/log-0.4.28/src/__private_api.rs";
+        assert!(sym("log_impl", Some(registry)).is_log_dispatch());
+        assert!(sym("log::__private_api::log", None).is_log_dispatch());
+        assert!(!sym("my_app::logging::init", Some("src/logging.rs")).is_log_dispatch());
+    }
+
+    #[test]
+    fn display_says_what_is_missing() {
+        assert_eq!(sym("f", Some("src/a.rs")).to_string(), "f (src/a.rs:1)");
+        let no_lines = Symbol {
+            line: None,
+            ..sym("f", None)
+        };
+        assert!(no_lines.to_string().contains("line-tables-only"));
+        let stripped = Symbol {
+            line: None,
+            ..sym("0x1234", None)
+        };
+        assert!(stripped.to_string().contains("stripped"));
+    }
+}

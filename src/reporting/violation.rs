@@ -1,0 +1,242 @@
+//! Reporting: `Violation`, a recorded violation as handed to a
+//! [`set_reporter`](crate::set_reporter) hook, and its text.
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use core::fmt;
+use core::panic::Location;
+
+use super::capture::Record;
+use super::{format, sites};
+use crate::state::event::Operation;
+use crate::state::policy::Policy;
+
+/// A violation as handed to a [`set_reporter`](crate::set_reporter) hook:
+/// the first from its call site, or a repeat announced at a count of 10,
+/// 100, 1,000, … (`Policy::LogBacktrace`); or an `Abort` report.
+/// `Display` gives the same text alloc_guard writes to stderr.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard::{NoAllocGuard, Operation, Policy};
+/// fn main() {
+///     alloc_guard::set_reporter(|v| {
+///         assert_eq!(v.operation(), Operation::Alloc);
+///         assert_eq!((v.size(), v.align(), v.old_size()), (8, 8, None));
+///         assert_eq!(v.policy(), Policy::LogBacktrace);
+///         assert_eq!((v.count(), v.is_repeat()), (1, false));
+///         assert!(v.site_id() > 0);
+///         assert_eq!(v.thread_name(), "main");
+///         assert!(v.guard_location().is_some());
+///         assert!(v.location().to_string().contains("main"));
+///         assert!(!v.backtrace().to_string().is_empty());
+///         assert!(v.to_string().starts_with("alloc_guard: alloc of 8 bytes"));
+///     })
+///     .unwrap();
+///     let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+///     drop(std::hint::black_box(Box::new(1u64)));
+/// }
+/// ```
+#[derive(Clone, Copy)]
+pub struct Violation<'a> {
+    record: &'a Record,
+    guard: Option<&'static Location<'static>>,
+    policy: Policy,
+    site: u32,
+    count: u64,
+}
+
+impl<'a> Violation<'a> {
+    pub(crate) fn new(
+        record: &'a Record,
+        guard: Option<&'static Location<'static>>,
+        policy: Policy,
+        site: u32,
+        count: u64,
+    ) -> Self {
+        Violation {
+            record,
+            guard,
+            policy,
+            site,
+            count,
+        }
+    }
+
+    /// Whether the violation happened inside the `log` crate's dispatch (a
+    /// logger that allocated), so the report must not go to the logger.
+    #[cfg(feature = "log")]
+    pub(crate) fn inside_logger(&self) -> bool {
+        super::symbols::passes_through_logger(&self.record.frames)
+    }
+
+    /// The heap operation.
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.operation())).ok();
+    /// ```
+    pub fn operation(&self) -> Operation {
+        self.record.event.op
+    }
+
+    /// Bytes requested (for a realloc, the new size; for a dealloc, the size freed).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.size())).ok();
+    /// ```
+    pub fn size(&self) -> usize {
+        self.record.event.size
+    }
+
+    /// The alignment requested.
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.align())).ok();
+    /// ```
+    pub fn align(&self) -> usize {
+        self.record.event.align
+    }
+
+    /// For a realloc, the size before.
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.old_size())).ok();
+    /// ```
+    pub fn old_size(&self) -> Option<usize> {
+        (self.record.event.op == Operation::Realloc).then_some(self.record.event.old_size)
+    }
+
+    /// The name of the offending thread as the OS knows it (at most 15
+    /// bytes on Linux; `main` for the main thread).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.thread_name())).ok();
+    /// ```
+    pub fn thread_name(&self) -> &str {
+        self.record.thread.as_str()
+    }
+
+    /// Where the innermost guard was made.
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.guard_location())).ok();
+    /// ```
+    pub fn guard_location(&self) -> Option<&'static Location<'static>> {
+        self.guard
+    }
+
+    /// The policy acted on (after any runtime override).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.policy())).ok();
+    /// ```
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The call site's number in [`report`](crate::report) (0 for `Abort`
+    /// reports, which are not tracked).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.site_id())).ok();
+    /// ```
+    pub fn site_id(&self) -> u32 {
+        self.site
+    }
+
+    /// Violations from this call site so far, this one included.
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.count())).ok();
+    /// ```
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether this is a repeat announcement (the site was reported before).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.is_repeat())).ok();
+    /// ```
+    pub fn is_repeat(&self) -> bool {
+        self.count > 1
+    }
+
+    /// The offending call: "function (file:line:col)". For a repeat, the
+    /// text resolved at the site's first report (nothing is resolved again).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{}", v.location())).ok();
+    /// ```
+    pub fn location(&self) -> impl fmt::Display + '_ {
+        Location_(self)
+    }
+
+    /// The call stack from the offending call outwards, resolved when
+    /// displayed (which allocates: fine inside a reporter hook).
+    ///
+    /// ```
+    /// alloc_guard::set_reporter(|v| eprintln!("{}", v.backtrace())).ok();
+    /// ```
+    pub fn backtrace(&self) -> impl fmt::Display + '_ {
+        Backtrace(self.record)
+    }
+}
+
+struct Location_<'a, 'b>(&'b Violation<'a>);
+
+impl fmt::Display for Location_<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        match sites::site(v.site) {
+            Some(site) => f.write_str(site.at.as_str()),
+            None => format::write_offending_call(f, v.record),
+        }
+    }
+}
+
+struct Backtrace<'a>(&'a Record);
+
+impl fmt::Display for Backtrace<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        format::write_backtrace(f, self.0, usize::MAX)
+    }
+}
+
+impl fmt::Display for Violation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_repeat() {
+            writeln!(
+                f,
+                "alloc_guard: site #{} seen {} times: {} at {}",
+                self.site,
+                self.count,
+                format::describe(&self.record.event),
+                self.location()
+            )
+        } else {
+            format::write_report(f, self.record, self.guard, self.policy, self.site)
+        }
+    }
+}
+
+impl fmt::Debug for Violation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Violation")
+            .field("operation", &self.operation())
+            .field("size", &self.size())
+            .field("align", &self.align())
+            .field("thread", &self.thread_name())
+            .field("guard", &self.guard)
+            .field("policy", &self.policy)
+            .field("site", &self.site)
+            .field("count", &self.count)
+            .finish()
+    }
+}

@@ -1,0 +1,27 @@
+//! Platform: everything alloc_guard asks of the operating system, behind one
+//! small set of functions per platform family (chosen here by `cfg`), so the
+//! portable layers above never name a platform.
+//!
+//! Every function here may be called from inside the allocator: none
+//! allocates, panics or takes a lock.
+//!
+//! - [`write_stderr`]: one `write` to the standard error stream;
+//! - [`map_pages`] / [`unmap_pages`]: zeroed memory outside the heap;
+//! - [`thread_name`]: the calling thread's OS name and id;
+//! - [`ExitHook`]: a per-thread destructor that runs after Rust's own TLS
+//!   destructors;
+//! - [`on_fork`]: fork handlers.
+
+mod write_error;
+pub(crate) use write_error::WriteError;
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub(crate) use unix::*;
+
+#[cfg(not(unix))]
+compile_error!(
+    "alloc_guard supports unix targets only for now (its platform layer, src/sys/, \
+     has no implementation for this target yet)"
+);
