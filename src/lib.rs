@@ -207,13 +207,54 @@ pub mod staging {
 /// | `#[no_alloc(abort)]` | `NoAllocGuard::new(Policy::Abort)` |
 /// | `#[no_alloc(log)]` | `NoAllocGuard::new(Policy::LogBacktrace)` |
 /// | `#[no_alloc(allow_frees)]`, `#[no_alloc(log, allow_frees)]`, … | `NoAllocGuard::allowing_frees(policy)` |
+/// | `#[no_alloc(crate = ag)]`, `#[no_alloc(log, allow_frees, crate = ::ag)]`, … | the same, with `alloc_guard` named by the path: `ag::NoAllocGuard::new(ag::Policy::Panic)` |
+///
+/// If `alloc_guard` is a renamed dependency (`ag = { package = "alloc_guard", … }`)
+/// or is reached through a re-export, say where it is with `crate = path`,
+/// in any order with the other arguments: `crate = ag`, `crate = ::ag`,
+/// `crate = crate::reexport`, or `crate = $crate::reexport` in a
+/// `macro_rules!` macro of a library that re-exports alloc_guard.
 ///
 /// The guard is made first thing in the body and is an ordinary local, so
-/// it ends however the body ends: an early `return`, `?`, or unwinding. The
-/// arguments are dropped after it, so frees of by-value arguments at the
-/// end of the call are not checked. The guard's creation site (reported as
-/// "guard made at") is the function's name. Needs the default feature
-/// `macros`.
+/// it ends however the body ends: an early `return`, `?`, or unwinding.
+/// **Arguments passed by value are dropped inside the guard**, whether the
+/// body uses them or not, in the order a plain function drops them (last
+/// first), in a `fn` and an `async fn` alike: a `Box` freed at the end of an
+/// audio callback is a violation like any other free, unless the attribute
+/// has `allow_frees`. To do this the macro moves each such argument into the
+/// guarded scope (`let x = x;`); an argument written `_` or as a pattern is
+/// given a name, `__alloc_guard_arg<N>`, which rustdoc shows, and a method
+/// taking `self` by value runs its body in a closure that owns `self` (so in
+/// such a method marked `#[track_caller]`, `Location::caller()` in the body
+/// is the body's own). Reference arguments (`&T`, `&mut T`, `&self`,
+/// `Pin<&mut Self>`) own nothing and are left alone. On an `async fn` the
+/// arguments are moved into the guarded future and dropped in its last
+/// poll; a future dropped before it completes drops them with it, unguarded.
+/// The guard's creation site (reported as "guard made at") is the
+/// function's name. Needs the default feature `macros`.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard as ag; // as if renamed in Cargo.toml
+///
+/// #[ag::no_alloc(allow_frees, crate = ag)]
+/// fn consume(samples: Box<[f32]>) -> f32 {
+///     samples.iter().sum() // `samples` is freed inside the guard: allowed
+/// }
+///
+/// #[ag::no_alloc(crate = ag)]
+/// fn consume_strictly(samples: Box<[f32]>) -> usize {
+///     samples.len() // …but here its free is a violation
+/// }
+///
+/// fn main() {
+///     assert_eq!(consume(Box::new([1.0, 2.0])), 3.0);
+///     let caught = std::panic::catch_unwind(|| consume_strictly(Box::new([1.0])));
+///     assert!(caught.is_err());
+/// }
+/// ```
 ///
 /// ```
 /// #[global_allocator]
@@ -279,7 +320,7 @@ pub mod staging {
 /// let double = #[alloc_guard::no_alloc] |x: u32| x * 2;
 /// ```
 ///
-/// with an unknown argument, or two policies:
+/// with an unknown argument, two policies, or a `crate` that is not a path:
 ///
 /// ```compile_fail
 /// #[alloc_guard::no_alloc(fast)]
@@ -288,6 +329,11 @@ pub mod staging {
 ///
 /// ```compile_fail
 /// #[alloc_guard::no_alloc(abort, log)]
+/// fn f() {}
+/// ```
+///
+/// ```compile_fail
+/// #[alloc_guard::no_alloc(crate = "alloc_guard")]
 /// fn f() {}
 /// ```
 #[cfg(feature = "macros")]

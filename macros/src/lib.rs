@@ -1,6 +1,7 @@
 //! The `#[no_alloc]` attribute of [`alloc_guard`]. Use it through the
 //! re-export, `alloc_guard::no_alloc` (default feature `macros`); the
-//! generated code names `::alloc_guard`, so this crate is not useful alone.
+//! generated code names `::alloc_guard` (or the path given with
+//! `crate = path`), so this crate is not useful alone.
 //!
 //! `#[no_alloc]` on a function or method makes a `NoAllocGuard` the first
 //! thing its body does; the guard lives until the body ends, so early
@@ -8,6 +9,18 @@
 //! becomes an `alloc_guard::NoAllocFuture`, which holds a guard during each
 //! poll only. The guard's creation site (`#[track_caller]` location) is the
 //! annotated function's name.
+//!
+//! By-value arguments are dropped inside the guard, mentioned by the body or
+//! not (so freeing one is a violation unless `allow_frees`): each is moved
+//! into the guarded scope, after the guard, with `let x = x;` (a `mut x`
+//! argument becomes `let mut x = x;`). An argument whose pattern is `_` or
+//! destructures (`(a, b): (A, B)`) is renamed `__alloc_guard_arg<i>` in the
+//! signature and destructured in the guarded scope, as rustc lowers an
+//! `async fn`. A `self` taken by value cannot be rebound, so a sync method
+//! runs its body in a `move` closure (called once, in the guarded scope) that
+//! captures all of `self`; an `async fn` captures all of `self` in its
+//! guarded `async move` block. Reference arguments (`&T`, `&mut T`,
+//! `Pin<&T>`, `Pin<&mut T>`, `&self`) are left alone: they own nothing.
 //!
 //! [`alloc_guard`]: https://docs.rs/alloc_guard
 
@@ -25,9 +38,11 @@ const ALLOWED_ON: &str = "#[no_alloc] goes on a function or method with a body: 
      `NoAllocGuard`";
 
 /// The arguments it accepts, quoted by every argument error.
-const ARGS_HELP: &str = "expected at most one policy (`panic`, the default, `abort` or `log`) \
-     and/or `allow_frees`, e.g. `#[no_alloc]`, `#[no_alloc(abort)]`, \
-     `#[no_alloc(log, allow_frees)]`";
+const ARGS_HELP: &str = "expected at most one policy (`panic`, the default, `abort` or `log`), \
+     `allow_frees`, and `crate = path` if `alloc_guard` is reachable under another name \
+     (`crate = ag`, `crate = ::ag`, `crate = some::reexport`), in any order, e.g. \
+     `#[no_alloc]`, `#[no_alloc(abort)]`, `#[no_alloc(log, allow_frees)]`, \
+     `#[no_alloc(allow_frees, crate = ag)]`";
 
 /// Guards the body of a function or method with an `alloc_guard::NoAllocGuard`.
 ///
@@ -38,11 +53,12 @@ pub fn no_alloc(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// The attribute's arguments.
-#[derive(Debug, PartialEq)]
 struct Args {
     /// Variant name of `alloc_guard::Policy`.
     policy: &'static str,
     allow_frees: bool,
+    /// `crate = path`: where `alloc_guard` is, if not at `::alloc_guard`.
+    krate: Option<syn::Path>,
 }
 
 impl Args {
@@ -52,7 +68,18 @@ impl Args {
             .map_err(|e| syn::Error::new(e.span(), format!("#[no_alloc]: {e}; {ARGS_HELP}")))?;
         let mut policy: Option<(Ident, &'static str)> = None;
         let mut allow_frees = false;
+        let mut krate: Option<syn::Path> = None;
         for meta in metas {
+            if meta.path().is_ident("crate") {
+                if krate.is_some() {
+                    return Err(syn::Error::new_spanned(
+                        &meta,
+                        format!("#[no_alloc]: `crate` is given twice; {ARGS_HELP}"),
+                    ));
+                }
+                krate = Some(crate_path(meta)?);
+                continue;
+            }
             let Some(ident) = meta
                 .path()
                 .get_ident()
@@ -100,7 +127,51 @@ impl Args {
         Ok(Args {
             policy: policy.map_or("Panic", |(_, v)| v),
             allow_frees,
+            krate,
         })
+    }
+}
+
+/// The path of `crate = path`: a plain path (`ag`, `::ag`, `crate::ag`,
+/// `$crate::reexport`), without generic arguments.
+fn crate_path(meta: Meta) -> syn::Result<syn::Path> {
+    let error = |tokens: &dyn ToTokens, what: &str| {
+        Err(syn::Error::new_spanned(
+            tokens,
+            format!("#[no_alloc]: {what}; {ARGS_HELP}"),
+        ))
+    };
+    let Meta::NameValue(nv) = meta else {
+        return error(
+            &meta,
+            "`crate` needs the path alloc_guard is at: `crate = path`",
+        );
+    };
+    match nv.value {
+        syn::Expr::Path(p)
+            if p.attrs.is_empty()
+                && p.qself.is_none()
+                && p.path.segments.iter().all(|s| s.arguments.is_none()) =>
+        {
+            Ok(p.path)
+        }
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => error(
+            &s,
+            &format!(
+                "`crate` takes a path, not a string: write `crate = {}`",
+                s.value()
+            ),
+        ),
+        other => error(
+            &other,
+            &format!(
+                "`crate = {}` is not a path to the alloc_guard crate",
+                other.to_token_stream()
+            ),
+        ),
     }
 }
 
@@ -132,10 +203,16 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     }
     // The guard is made with the function name's span, so its
     // `#[track_caller]` location (reported as "guard made at") is the
-    // annotated function, not this macro.
+    // annotated function, not this macro. The constructor is called as
+    // `<path::Type>::ctor(..)`, so the call's span starts and ends with
+    // tokens of that span, even when `path` is the user's `crate = path`
+    // (with the attribute's spans, which are kept: `$crate` needs its own).
     let span = function.sig.ident.span();
+    let krate = match &args.krate {
+        Some(path) => path.to_token_stream(),
+        None => quote_spanned!(span=> ::alloc_guard),
+    };
     let policy = Ident::new(args.policy, span);
-    let block = &function.block;
     let ctor = Ident::new(
         if args.allow_frees {
             "allowing_frees"
@@ -144,39 +221,196 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         },
         span,
     );
+    let moves = by_value_arguments(&mut function.sig);
+    // The body, as a block whose braces are marked as this expansion's
+    // (while still pointing at the user's): as the tail of the guarded
+    // block, a one-line body would otherwise get `unused_braces`.
+    let block = {
+        let span = function.block.brace_token.span.join();
+        let mut braces = proc_macro2::Group::new(
+            proc_macro2::Delimiter::Brace,
+            function
+                .block
+                .stmts
+                .iter()
+                .map(ToTokens::to_token_stream)
+                .collect(),
+        );
+        braces.set_span(span.resolved_at(Span::call_site()));
+        braces
+    };
     let body = if function.sig.asyncness.is_some() {
         // Guard each poll of the body, not the thread across `.await`s.
         // An async block does not see the function's return type, so name
         // it for the body's tail (as the function would), where it can be.
-        let body = match nameable_return_type(&function.sig.output) {
+        let tail = match nameable_return_type(&function.sig.output) {
             Some(ty) => {
                 let ret = Ident::new("__alloc_guard_return", Span::mixed_site());
-                quote! {{
+                quote! {
                     let #ret: #ty = #block;
                     #ret
-                }}
+                }
             }
             None => block.to_token_stream(),
         };
+        // The by-value arguments are moved into the guarded block (and
+        // dropped when it completes, in its last poll), used or not;
+        // `self` is captured whole by being borrowed whole.
+        let self_capture = moves.self_by_value.map(|s| quote!(let _ = &#s;));
+        let statements = &moves.statements;
         let future = quote_spanned! {span=>
-            ::alloc_guard::NoAllocFuture::#ctor(async move #body, ::alloc_guard::Policy::#policy)
+            <#krate::NoAllocFuture<_>>::#ctor(
+                async move {
+                    #self_capture
+                    #(#statements)*
+                    #tail
+                },
+                #krate::Policy::#policy,
+            )
         };
         quote! {{ #future.await }}
     } else {
         let guard = Ident::new("__alloc_guard_no_alloc", Span::mixed_site());
         let make = quote_spanned! {span=>
-            ::alloc_guard::NoAllocGuard::#ctor(::alloc_guard::Policy::#policy)
+            <#krate::NoAllocGuard>::#ctor(#krate::Policy::#policy)
         };
-        quote! {{
-            let #guard = #make;
-            #block
-        }}
+        let statements = &moves.statements;
+        match moves.self_by_value {
+            // The arguments are moved into locals declared after the guard,
+            // so they drop before it, wherever the body ends.
+            None => quote! {{
+                let #guard = #make;
+                #(#statements)*
+                #block
+            }},
+            // `let self = self;` is not Rust: the body runs in a closure
+            // that owns all of `self` (borrowing it whole makes a `move`
+            // closure capture it whole) and the other arguments, so they
+            // drop when it returns, before the guard. The helper makes it
+            // an `FnOnce` closure whose return type is the function's.
+            Some(self_token) => {
+                let call_once = Ident::new("__alloc_guard_call_once", Span::mixed_site());
+                quote! {{
+                    let #guard = #make;
+                    #[inline(always)]
+                    fn #call_once<R>(f: impl ::core::ops::FnOnce() -> R) -> R {
+                        f()
+                    }
+                    #call_once(move || {
+                        let _ = &#self_token;
+                        #(#statements)*
+                        #block
+                    })
+                }}
+            }
+        }
     };
     function.block = match syn::parse2(body) {
         Ok(block) => Box::new(block),
         Err(e) => return with_item(e, item),
     };
     function.into_token_stream()
+}
+
+/// How the by-value arguments are moved into the guarded scope.
+struct Moves {
+    /// `let x = x;`, `let __alloc_guard_arg1 = __alloc_guard_arg1;
+    /// let (a, b) = __alloc_guard_arg1;`, … in argument order, so they
+    /// drop in the reverse order, as arguments do.
+    statements: Vec<TokenStream2>,
+    /// The `self` of a receiver taken by value (`self`, `mut self`,
+    /// `self: Box<Self>`, …).
+    self_by_value: Option<Ident>,
+}
+
+/// Rewrites the signature's by-value arguments so each can be moved into
+/// the guarded scope, and returns the statements that move them there.
+fn by_value_arguments(sig: &mut syn::Signature) -> Moves {
+    let mut moves = Moves {
+        statements: Vec::new(),
+        self_by_value: None,
+    };
+    for (i, arg) in sig.inputs.iter_mut().enumerate() {
+        let arg = match arg {
+            syn::FnArg::Receiver(r) => {
+                if r.reference.is_none() && !owns_nothing(&r.ty) {
+                    moves.self_by_value = Some(Ident::new("self", r.self_token.span));
+                }
+                continue;
+            }
+            syn::FnArg::Typed(arg) if !owns_nothing(&arg.ty) => arg,
+            syn::FnArg::Typed(_) => continue,
+        };
+        // The statements carry the argument's attributes (a `#[cfg]`
+        // removes both; a lint attribute goes where the binding now is);
+        // the argument keeps only its `cfg`s.
+        let all = std::mem::take(&mut arg.attrs);
+        let attrs = quote!(#(#all)*);
+        arg.attrs = all
+            .into_iter()
+            .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+            .collect();
+        match &mut *arg.pat {
+            // `x`, `mut x`: keep the name (rustdoc shows it), move it in.
+            syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                let mutability = p.mutability.take();
+                let x = &p.ident;
+                moves
+                    .statements
+                    .push(quote!(#attrs let #mutability #x = #x;));
+            }
+            pat => {
+                // `_` (which would drop at the end of the call), a
+                // destructuring or `ref` pattern (whose unbound rest would):
+                // name the whole argument and bind the pattern inside.
+                let name = Ident::new(&format!("__alloc_guard_arg{i}"), Span::mixed_site());
+                let original = std::mem::replace(
+                    pat,
+                    syn::Pat::Ident(syn::PatIdent {
+                        attrs: Vec::new(),
+                        by_ref: None,
+                        mutability: None,
+                        ident: name.clone(),
+                        subpat: None,
+                    }),
+                );
+                moves.statements.push(quote!(#attrs let #name = #name;));
+                if !matches!(original, syn::Pat::Wild(_)) {
+                    moves.statements.push(quote!(#attrs let #original = #name;));
+                }
+            }
+        }
+    }
+    moves
+}
+
+/// Whether an argument of this type owns nothing to drop, by its syntax: a
+/// reference, or a pinned reference (`Pin<&mut Self>`).
+fn owns_nothing(ty: &syn::Type) -> bool {
+    fn is_reference(ty: &syn::Type) -> bool {
+        match ty {
+            syn::Type::Reference(_) => true,
+            syn::Type::Paren(p) => is_reference(&p.elem),
+            syn::Type::Group(g) => is_reference(&g.elem),
+            _ => false,
+        }
+    }
+    match ty {
+        syn::Type::Paren(p) => owns_nothing(&p.elem),
+        syn::Type::Group(g) => owns_nothing(&g.elem),
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let Some(last) = p.path.segments.last() else {
+                return false;
+            };
+            let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+                return false;
+            };
+            last.ident == "Pin"
+                && args.args.len() == 1
+                && matches!(&args.args[0], syn::GenericArgument::Type(t) if is_reference(t))
+        }
+        ty => is_reference(ty),
+    }
 }
 
 /// The return type, if it can be written as a `let` annotation: not `()`
@@ -250,8 +484,16 @@ fn with_item(error: syn::Error, item: TokenStream2) -> TokenStream2 {
 mod tests {
     use super::*;
 
-    fn args(tokens: TokenStream2) -> Result<Args, String> {
-        Args::parse(tokens).map_err(|e| e.to_string())
+    /// The policy, `allow_frees` and the `crate` path (as text).
+    type Parsed = (&'static str, bool, Option<String>);
+
+    fn args(tokens: TokenStream2) -> Result<Parsed, String> {
+        Args::parse(tokens)
+            .map(|a| {
+                let krate = a.krate.map(|p| p.to_token_stream().to_string());
+                (a.policy, a.allow_frees, krate)
+            })
+            .map_err(|e| e.to_string())
     }
 
     fn expanded(attr: TokenStream2, item: TokenStream2) -> String {
@@ -260,12 +502,7 @@ mod tests {
 
     #[test]
     fn argument_forms() {
-        let a = |policy, allow_frees| {
-            Ok(Args {
-                policy,
-                allow_frees,
-            })
-        };
+        let a = |policy, allow_frees| Ok((policy, allow_frees, None));
         assert_eq!(args(quote!()), a("Panic", false));
         assert_eq!(args(quote!(panic)), a("Panic", false));
         assert_eq!(args(quote!(abort)), a("Abort", false));
@@ -273,6 +510,33 @@ mod tests {
         assert_eq!(args(quote!(allow_frees)), a("Panic", true));
         assert_eq!(args(quote!(log, allow_frees)), a("LogBacktrace", true));
         assert_eq!(args(quote!(allow_frees, abort,)), a("Abort", true));
+    }
+
+    #[test]
+    fn crate_path_forms_in_any_order() {
+        let a = |policy, allow_frees, path: &str| Ok((policy, allow_frees, Some(path.to_owned())));
+        assert_eq!(args(quote!(crate = ag)), a("Panic", false, "ag"));
+        assert_eq!(args(quote!(crate = ::ag)), a("Panic", false, ":: ag"));
+        assert_eq!(
+            args(quote!(crate = some::reexport::path)),
+            a("Panic", false, "some :: reexport :: path")
+        );
+        assert_eq!(
+            args(quote!(crate = crate::renamed)),
+            a("Panic", false, "crate :: renamed")
+        );
+        assert_eq!(
+            args(quote!(log, allow_frees, crate = ag)),
+            a("LogBacktrace", true, "ag")
+        );
+        assert_eq!(
+            args(quote!(crate = ::ag, abort)),
+            a("Abort", false, ":: ag")
+        );
+        assert_eq!(
+            args(quote!(allow_frees, crate = super::ag, panic,)),
+            a("Panic", true, "super :: ag")
+        );
     }
 
     #[test]
@@ -290,11 +554,35 @@ mod tests {
                 "`allow_frees` is given twice",
             ),
             (quote!(1), "#[no_alloc]: "),
+            (quote!(crate = ag, crate = ag), "`crate` is given twice"),
+            (
+                quote!(crate = ag, log, crate = ::ag),
+                "`crate` is given twice",
+            ),
+            (
+                quote!(crate = "ag"),
+                "`crate` takes a path, not a string: write `crate = ag`",
+            ),
+            (quote!(crate = 1), "`crate = 1` is not a path"),
+            (
+                quote!(crate = ag::<u8>),
+                "`crate = ag :: < u8 >` is not a path",
+            ),
+            (quote!(crate = <T>::ag), "is not a path"),
+            (quote!(crate = a + b), "`crate = a + b` is not a path"),
+            (quote!(crate), "`crate` needs the path alloc_guard is at"),
+            (
+                quote!(crate(ag)),
+                "`crate` needs the path alloc_guard is at",
+            ),
+            (quote!(crate =), "#[no_alloc]: "),
         ] {
             let e = args(tokens).unwrap_err();
             assert!(e.contains(says), "{e}");
-            if !says.contains("twice") {
+            if !says.contains("`allow_frees` is given twice") {
                 assert!(e.contains("`abort` or `log`"), "{e}");
+                assert!(e.contains("`crate = path`"), "{e}");
+                assert!(e.contains("`crate = ::ag`"), "{e}");
             }
         }
     }
@@ -312,11 +600,117 @@ mod tests {
         assert!(out.starts_with("pub fn f (x : u8) -> u8"), "{out}");
         assert!(
             out.contains(
-                "let __alloc_guard_no_alloc = :: alloc_guard :: NoAllocGuard :: allowing_frees \
-                 (:: alloc_guard :: Policy :: LogBacktrace) ; { x }"
+                "let __alloc_guard_no_alloc = < :: alloc_guard :: NoAllocGuard > :: allowing_frees \
+                 (:: alloc_guard :: Policy :: LogBacktrace) ; let x = x ; { x }"
             ),
             "{out}"
         );
+    }
+
+    #[test]
+    fn crate_path_is_named_everywhere() {
+        for item in [
+            quote!(
+                fn f(x: Box<u8>) {}
+            ),
+            quote!(
+                fn f(self, x: Box<u8>) {}
+            ),
+            quote!(
+                async fn f(x: Box<u8>) -> u8 {
+                    1
+                }
+            ),
+        ] {
+            let out = expanded(quote!(abort, crate = ::ag::inner), item);
+            assert!(!out.contains("alloc_guard ::"), "{out}");
+            assert!(out.contains("< :: ag :: inner :: NoAlloc"), "{out}");
+            assert!(out.contains(":: ag :: inner :: Policy :: Abort"), "{out}");
+        }
+    }
+
+    #[test]
+    fn by_value_arguments_are_moved_in_after_the_guard() {
+        let out = expanded(
+            quote!(),
+            quote!(
+                fn f<T>(
+                    a: T,
+                    mut b: Vec<u8>,
+                    _: Box<u8>,
+                    (c, _): (u8, Box<u8>),
+                    #[cfg(unix)] d: String,
+                    #[allow(unused)] e: Box<u8>,
+                    r: &mut [u8],
+                    p: Pin<&mut u8>,
+                    &f: &u8,
+                    _: &u8,
+                ) where
+                    T: Copy,
+                {
+                    body()
+                }
+            ),
+        );
+        assert!(
+            out.starts_with(
+                "fn f < T > (a : T , b : Vec < u8 > , __alloc_guard_arg2 : Box < u8 > , \
+                 __alloc_guard_arg3 : (u8 , Box < u8 >) , # [cfg (unix)] d : String , \
+                 e : Box < u8 > , r : & mut [u8] , p : Pin < & mut u8 > , & f : & u8 , \
+                 _ : & u8 ,) where T : Copy"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "(:: alloc_guard :: Policy :: Panic) ; \
+                 let a = a ; \
+                 let mut b = b ; \
+                 let __alloc_guard_arg2 = __alloc_guard_arg2 ; \
+                 let __alloc_guard_arg3 = __alloc_guard_arg3 ; \
+                 let (c , _) = __alloc_guard_arg3 ; \
+                 # [cfg (unix)] let d = d ; \
+                 # [allow (unused)] let e = e ; \
+                 { body () }"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn self_by_value_moves_the_body_into_a_closure() {
+        for receiver in [quote!(self), quote!(mut self), quote!(self: Box<Self>)] {
+            let out = expanded(
+                quote!(),
+                quote!(
+                    fn f(#receiver, x: Box<u8>, y: &u8) -> u8 {
+                        self.0
+                    }
+                ),
+            );
+            assert!(
+                out.contains(
+                    "(:: alloc_guard :: Policy :: Panic) ; \
+                     # [inline (always)] fn __alloc_guard_call_once < R > \
+                     (f : impl :: core :: ops :: FnOnce () -> R) -> R { f () } \
+                     __alloc_guard_call_once (move | | { let _ = & self ; let x = x ; { self . 0 } }) }"
+                ),
+                "{out}"
+            );
+        }
+        for receiver in [
+            quote!(&self),
+            quote!(&mut self),
+            quote!(self: &Self),
+            quote!(self: Pin<&mut Self>),
+        ] {
+            let out = expanded(quote!(), quote!(fn f(#receiver, x: u8) { x; }));
+            assert!(!out.contains("move"), "{out}");
+            assert!(
+                out.contains("(:: alloc_guard :: Policy :: Panic) ; let x = x ; { x ; } }"),
+                "{out}"
+            );
+        }
     }
 
     #[test]
@@ -332,9 +726,9 @@ mod tests {
         assert!(out.starts_with("async fn f (& self) -> u8"), "{out}");
         assert!(
             out.contains(
-                ":: alloc_guard :: NoAllocFuture :: new (async move { \
+                "< :: alloc_guard :: NoAllocFuture < _ > > :: new (async move { \
                  let __alloc_guard_return : u8 = { self . 0 } ; __alloc_guard_return } , \
-                 :: alloc_guard :: Policy :: Panic) . await"
+                 :: alloc_guard :: Policy :: Panic ,) . await"
             ),
             "{out}"
         );
@@ -345,8 +739,39 @@ mod tests {
             quote!(-> !),
         ] {
             let out = expanded(quote!(), quote!(async fn f() #unnamed { loop {} }));
-            assert!(out.contains("(async move { loop { } } ,"), "{out}");
+            assert!(out.contains("(async move { { loop { } } } ,"), "{out}");
         }
+    }
+
+    #[test]
+    fn async_fn_moves_every_by_value_argument_into_the_future() {
+        let out = expanded(
+            quote!(allow_frees),
+            quote!(
+                async fn f(self, mut a: Box<u8>, _: Box<u8>, (b, _): (u8, Box<u8>), r: &u8) {
+                    a;
+                }
+            ),
+        );
+        assert!(
+            out.starts_with(
+                "async fn f (self , a : Box < u8 > , __alloc_guard_arg2 : Box < u8 > , \
+                 __alloc_guard_arg3 : (u8 , Box < u8 >) , r : & u8)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                ":: allowing_frees (async move { \
+                 let _ = & self ; \
+                 let mut a = a ; \
+                 let __alloc_guard_arg2 = __alloc_guard_arg2 ; \
+                 let __alloc_guard_arg3 = __alloc_guard_arg3 ; \
+                 let (b , _) = __alloc_guard_arg3 ; \
+                 { a ; } } ,"
+            ),
+            "{out}"
+        );
     }
 
     #[test]
