@@ -57,7 +57,7 @@ impl CountingAlloc<System> {
     /// ```
     /// #[global_allocator]
     /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
-    /// # fn main() {}
+    /// # fn main() { assert!(alloc_guard::is_installed()); }
     /// ```
     pub const fn system() -> Self {
         CountingAlloc { inner: System }
@@ -72,7 +72,7 @@ impl<A> CountingAlloc<A> {
     ///
     /// #[global_allocator]
     /// static ALLOC: alloc_guard::CountingAlloc<System> = alloc_guard::CountingAlloc::new(System);
-    /// # fn main() {}
+    /// # fn main() { assert!(alloc_guard::is_installed()); }
     /// ```
     pub const fn new(inner: A) -> Self {
         CountingAlloc { inner }
@@ -81,9 +81,17 @@ impl<A> CountingAlloc<A> {
     /// The wrapped allocator.
     ///
     /// ```
-    /// use std::alloc::System;
+    /// use std::alloc::{GlobalAlloc, Layout, System};
+    ///
     /// let counting = alloc_guard::CountingAlloc::new(System);
-    /// let _system: &System = counting.inner();
+    /// let system: &System = counting.inner(); // bypasses the counting
+    /// let layout = Layout::new::<u64>();
+    /// // SAFETY: `layout` has a non-zero size; the pointer is freed with it.
+    /// unsafe {
+    ///     let p = system.alloc(layout);
+    ///     assert!(!p.is_null());
+    ///     system.dealloc(p, layout);
+    /// }
     /// ```
     pub const fn inner(&self) -> &A {
         &self.inner

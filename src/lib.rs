@@ -27,7 +27,7 @@
 //! ```
 //! #[global_allocator]
 //! static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
-//! # fn main() {}
+//! # fn main() { assert!(alloc_guard::is_installed()); }
 //! ```
 //!
 //! Wrap another allocator with [`CountingAlloc::new`]. Without the counting

@@ -80,8 +80,9 @@ impl AllocBudget {
     /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
     ///
     /// fn main() {
-    ///     let _budget = alloc_guard::AllocBudget::new(1, 1024);
+    ///     let budget = alloc_guard::AllocBudget::new(1, 1024);
     ///     let s = std::hint::black_box(String::from("fits"));
+    ///     assert_eq!((budget.stats().allocs, budget.stats().peak_bytes), (1, 4));
     /// #   drop(s);
     /// }
     /// ```
@@ -141,10 +142,11 @@ impl AllocBudget {
     /// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
     ///
     /// fn main() {
-    ///     let _budget = alloc_guard::AllocBudget::max_peak_bytes(1024);
+    ///     let budget = alloc_guard::AllocBudget::max_peak_bytes(1024);
     ///     for _ in 0..100 {
     ///         drop(std::hint::black_box(vec![0u8; 512])); // 512 at a time
     ///     }
+    ///     assert_eq!((budget.stats().allocs, budget.stats().peak_bytes), (100, 512));
     /// }
     /// ```
     #[track_caller]

@@ -96,8 +96,9 @@ impl NoAllocGuard {
     /// use alloc_guard::{NoAllocGuard, Policy};
     /// fn main() {
     ///     let old = vec![1, 2, 3];
-    ///     let _guard = NoAllocGuard::allowing_frees(Policy::Panic);
+    ///     let guard = NoAllocGuard::allowing_frees(Policy::Panic);
     ///     drop(old); // a free: allowed
+    ///     assert_eq!(guard.violations(), 0);
     /// }
     /// ```
     #[track_caller]
@@ -328,13 +329,15 @@ impl fmt::Debug for NoAllocGuard {
 ///
 /// use alloc_guard::{AllowAllocGuard, NoAllocGuard, Policy};
 /// fn main() {
-///     let _forbid = NoAllocGuard::new(Policy::Panic);
+///     let forbid = NoAllocGuard::new(Policy::Panic);
 ///     {
 ///         let _permit = AllowAllocGuard::new();
 ///         let log_line = format!("{} items", 3); // allowed
 ///         drop(log_line);
+///         assert!(!alloc_guard::is_alloc_forbidden());
 ///     }
-///     // forbidden again here
+///     assert!(alloc_guard::is_alloc_forbidden()); // forbidden again here
+///     assert_eq!(forbid.violations(), 0);
 /// }
 /// ```
 #[must_use = "allocation is only permitted while the AllowAllocGuard lives: bind it with `let _permit = …`"]

@@ -15,6 +15,7 @@ use crate::sys;
 ///
 /// ```
 /// let report = alloc_guard::report();
+/// assert!(report.sites().is_empty()); // no guard has logged anything yet
 /// for site in report.sites() {
 ///     println!("site #{} seen {} times at {}", site.id, site.count, site.location);
 /// }
@@ -196,6 +197,8 @@ pub fn report() -> Report {
 ///
 /// ```
 /// alloc_guard::print_report_at_exit();
+/// alloc_guard::print_report_at_exit(); // still one summary at exit
+/// assert_eq!(alloc_guard::report().total(), 0);
 /// ```
 pub fn print_report_at_exit() {
     static REGISTERED: AtomicBool = AtomicBool::new(false);

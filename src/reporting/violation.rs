@@ -79,7 +79,18 @@ impl<'a> Violation<'a> {
     /// The heap operation.
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.operation())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.operation() == alloc_guard::Operation::Alloc, Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn operation(&self) -> Operation {
         self.record.event.op
@@ -88,7 +99,18 @@ impl<'a> Violation<'a> {
     /// Bytes requested (for a realloc, the new size; for a dealloc, the size freed).
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.size())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.size() == 24, Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn size(&self) -> usize {
         self.record.event.size
@@ -97,7 +119,18 @@ impl<'a> Violation<'a> {
     /// The alignment requested.
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.align())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.align() == 1, Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn align(&self) -> usize {
         self.record.event.align
@@ -106,7 +139,18 @@ impl<'a> Violation<'a> {
     /// For a realloc, the size before.
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.old_size())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.old_size().is_none(), Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn old_size(&self) -> Option<usize> {
         (self.record.event.op == Operation::Realloc).then_some(self.record.event.old_size)
@@ -116,7 +160,18 @@ impl<'a> Violation<'a> {
     /// bytes on Linux; `main` for the main thread).
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.thread_name())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.thread_name() == "main", Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn thread_name(&self) -> &str {
         self.record.thread.as_str()
@@ -125,7 +180,18 @@ impl<'a> Violation<'a> {
     /// Where the innermost guard was made.
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.guard_location())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.guard_location().is_some_and(|l| l.file().ends_with(".rs")), Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn guard_location(&self) -> Option<&'static Location<'static>> {
         self.guard
@@ -134,7 +200,18 @@ impl<'a> Violation<'a> {
     /// The policy acted on (after any runtime override).
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.policy())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.policy() == alloc_guard::Policy::LogBacktrace, Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn policy(&self) -> Policy {
         self.policy
@@ -144,7 +221,18 @@ impl<'a> Violation<'a> {
     /// reports, which are not tracked).
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.site_id())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.site_id() > 0, Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn site_id(&self) -> u32 {
         self.site
@@ -153,7 +241,18 @@ impl<'a> Violation<'a> {
     /// Violations from this call site so far, this one included.
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.count())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.count() == 1, Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn count(&self) -> u64 {
         self.count
@@ -162,7 +261,18 @@ impl<'a> Violation<'a> {
     /// Whether this is a repeat announcement (the site was reported before).
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{:?}", v.is_repeat())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(!v.is_repeat(), Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn is_repeat(&self) -> bool {
         self.count > 1
@@ -172,7 +282,18 @@ impl<'a> Violation<'a> {
     /// text resolved at the site's first report (nothing is resolved again).
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{}", v.location())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.location().to_string().contains("main"), Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn location(&self) -> impl fmt::Display + '_ {
         Location_(self)
@@ -182,7 +303,18 @@ impl<'a> Violation<'a> {
     /// displayed (which allocates: fine inside a reporter hook).
     ///
     /// ```
-    /// alloc_guard::set_reporter(|v| eprintln!("{}", v.backtrace())).ok();
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.backtrace().to_string().contains("main"), Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
     /// ```
     pub fn backtrace(&self) -> impl fmt::Display + '_ {
         Backtrace(self.record)
