@@ -51,12 +51,15 @@ fn over_the_peak_panics() {
 #[test]
 fn reallocs_and_frees_do_not_use_the_count_but_growth_uses_the_peak() {
     let budget = AllocBudget::new(1, 4096);
-    let mut v = Vec::new();
-    for i in 0..1000u32 {
-        v.push(black_box(i)); // 1 alloc, 8 reallocs, up to 4096 bytes
+    let mut v: Vec<u32> = Vec::with_capacity(4); // 1 alloc (16 bytes)
+    for cap in [8, 64, 512, 1024] {
+        v.reserve_exact(cap - v.len()); // a realloc each, up to 4096 bytes
+        v.resize(cap, black_box(0));
     }
     drop(v);
-    assert_eq!(budget.stats().reallocs, 8);
+    let stats = budget.stats();
+    assert_eq!((stats.allocs, stats.reallocs, stats.deallocs), (1, 4, 1));
+    assert_eq!(stats.peak_bytes, 4096);
 }
 
 #[test]
