@@ -4,8 +4,7 @@
 #[global_allocator]
 static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
-#[path = "it/child.rs"]
-#[allow(dead_code)]
+#[path = "common/child.rs"]
 mod child;
 use child::{expect_panic, is_child, rerun, stderr};
 

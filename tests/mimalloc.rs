@@ -10,7 +10,7 @@ static ALLOC: alloc_guard::CountingAlloc<mimalloc::MiMalloc> =
 mod assertions;
 #[path = "it/budget.rs"]
 mod budget;
-#[path = "it/child.rs"]
+#[path = "common/child.rs"]
 mod child;
 #[path = "it/guards.rs"]
 mod guards;

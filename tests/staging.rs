@@ -10,11 +10,10 @@ use alloc_guard::{NoAllocGuard, Policy};
 #[global_allocator]
 static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
-#[path = "it/child.rs"]
-#[allow(dead_code)]
+#[path = "common/child.rs"]
 mod child;
 
-fn run(function: &str, env: &[(&str, &str)]) -> (std::process::Output, String) {
+fn run(function: &str, env: &[(&str, &str)]) -> (child::ChildOutput, String) {
     let out = child::rerun(&child::test_name(module_path!(), function), env);
     let err = child::stderr(&out);
     (out, err)

@@ -6,6 +6,7 @@ static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
 mod assertions;
 mod budget;
+#[path = "../common/child.rs"]
 mod child;
 mod guards;
 mod nesting;

@@ -113,8 +113,12 @@ fn overaligned_4096_alloc_realloc_dealloc_are_counted_right() {
 
     // Vec growth: alloc once, then reallocs at align 4096.
     let ((), stats) = measure(|| {
+        // Exact capacities 1 -> 2 -> 4 -> 8 (not std's growth strategy).
         let mut v: Vec<Page> = Vec::with_capacity(1);
         for i in 0..5 {
+            if v.len() == v.capacity() {
+                v.reserve_exact(v.capacity());
+            }
             v.push(Page([i; 4096]));
             assert_eq!(v.as_ptr() as usize % 4096, 0);
         }
@@ -139,7 +143,7 @@ fn overaligned_4096_alloc_realloc_dealloc_are_counted_right() {
     let layout = Layout::from_size_align(100, 4096).unwrap();
     let ((), stats) = measure(|| {
         // SAFETY: the size is non-zero.
-        let p = unsafe { alloc_zeroed(layout) };
+        let p = black_box(unsafe { alloc_zeroed(layout) });
         assert!(!p.is_null() && p as usize % 4096 == 0);
         // SAFETY: valid for 100 bytes.
         assert!(
@@ -148,7 +152,7 @@ fn overaligned_4096_alloc_realloc_dealloc_are_counted_right() {
                 .all(|&b| b == 0)
         );
         // SAFETY: a live block of `layout`, grown to 8192.
-        let q = unsafe { realloc(p, layout, 8192) };
+        let q = black_box(unsafe { realloc(p, layout, 8192) });
         assert!(!q.is_null() && q as usize % 4096 == 0);
         // SAFETY: a live block of 8192 bytes at align 4096.
         unsafe { dealloc(q, Layout::from_size_align(8192, 4096).unwrap()) };
@@ -167,7 +171,7 @@ fn a_one_gib_zeroed_block_is_counted_and_freed_at_once() {
     let ((), stats) = measure(|| {
         let layout = Layout::from_size_align(size, 4096).unwrap();
         // SAFETY: the size is non-zero.
-        let p = unsafe { alloc_zeroed(layout) };
+        let p = black_box(unsafe { alloc_zeroed(layout) });
         assert!(!p.is_null());
         // Sample one byte per MiB: all zero.
         for off in (0..size).step_by(1 << 20) {

@@ -9,6 +9,7 @@
 #[global_allocator]
 static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
+#[path = "../common/child.rs"]
 mod child;
 mod fork;
 mod layouts;
