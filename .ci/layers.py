@@ -28,10 +28,18 @@ A file may use its own layer or lower ones, never a higher one; the edges of
 rule 1 are checked, `#[cfg(test)]` modules included.  lib.rs (default: Crate
 root) and declaration-only mod.rs files may omit the line; such a mod.rs
 takes the highest layer among the files under its directory.
+
+Rule 3, code inside the allocator cannot panic by accident.  Every file of
+the layers GlobalAlloc reaches (Hot path and below) carries an inner
+`#![deny(clippy::panic, clippy::unwrap_used, clippy::expect_used,
+clippy::indexing_slicing)]`.
 """
 import os, re, sys, tempfile
 
 LAYERS = ["Crate root", "Public API", "Hot path", "Cold path", "Reporting", "State", "Platform"]
+# Layers reachable from GlobalAlloc: their files must deny these lints.
+IN_ALLOCATOR = {"Hot path", "Cold path", "Reporting", "State", "Platform"}
+ALLOCATOR_LINTS = ["clippy::panic", "clippy::unwrap_used", "clippy::expect_used", "clippy::indexing_slicing"]
 LAYER_LINE = re.compile(r"//! (%s): \S" % "|".join(LAYERS))
 TOKEN = re.compile(r"\d\w*|[A-Za-z_]\w*|::|\S")
 IDENT = re.compile(r"[A-Za-z_]\w*$")
@@ -225,8 +233,16 @@ def check(src):
     cycles = [(comp, cycle_in(comp, succ)) for comp in tarjan(sorted(files), succ) if len(comp) > 1]
     upward = [(f, g, lines) for (f, g), lines in sorted(edges.items())
               if layer[f] and layer[g] and LAYERS.index(layer[g]) < LAYERS.index(layer[f])]
+    unlinted = [(f, [l for l in ALLOCATOR_LINTS if l not in deny_block(d["text"])])
+                for f, d in sorted(files.items()) if layer[f] in IN_ALLOCATOR and not d["decl"]]
+    unlinted = [(f, ls) for f, ls in unlinted if ls]
     return {"layer": layer, "edges": edges, "cycles": cycles, "upward": upward, "missing": missing,
-            "unresolved": sorted(unresolved)}
+            "unresolved": sorted(unresolved), "unlinted": unlinted}
+
+
+def deny_block(text):
+    """The lints named by the file's inner `#![deny(...)]` attributes."""
+    return " ".join(m.group(1) for m in re.finditer(r"#!\[deny\(([^)]*)\)\]", text))
 
 
 def tarjan(nodes, succ):
@@ -285,12 +301,16 @@ def report(r, verbose):
     if r["unresolved"]:
         print(f"layers: warning: {len(r['unresolved'])} reference(s) into modules with no file, "
               "not checked (e.g. " + ", ".join(f"{f}:{n} crate::{m}" for f, n, m in r["unresolved"][:3]) + ")")
-    nc, nu, nm = len(r["cycles"]), len(r["upward"]), len(r["missing"])
+    for f, ls in r.get("unlinted", []):
+        print(f"{f}:1: runs inside the allocator ({layer[f]}) but does not deny {', '.join(ls)}: "
+              f"add `#![deny({', '.join(ALLOCATOR_LINTS)})]` after its first doc comment")
+    nc, nu, nm, nl = len(r["cycles"]), len(r["upward"]), len(r["missing"]), len(r.get("unlinted", []))
     counts = f"{len(layer)} files, {nc} cycle{'s' * (nc != 1)}"
-    if not (nc or nu or nm):
-        print(f"layers: {counts}, no upward imports")
+    if not (nc or nu or nm or nl):
+        print(f"layers: {counts}, no upward imports, allocator-side files deny panics")
         return 0
-    print(f"layers: FAILED: {counts}, {nu} upward import(s), {nm} file(s) without a layer line")
+    print(f"layers: FAILED: {counts}, {nu} upward import(s), {nm} file(s) without a layer line, "
+          f"{nl} allocator-side file(s) without the lints")
     return 1
 
 
@@ -374,7 +394,19 @@ def self_test():
                 bad.append(f"bad cycle path {path}")
         print(f"self-test: {name}: {'ok' if not bad else 'FAIL: ' + '; '.join(bad)}")
         failed += bool(bad)
-    print(f"self-test: {len(cases) - failed}/{len(cases)} passed")
+    # Rule 3: allocator-side files deny the panicking lints; API files need not.
+    deny = "#![deny(" + ", ".join(ALLOCATOR_LINTS) + ")]\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(os.path.join(tmp, "src"))
+        for rel, text in {"lib.rs": "mod a;\nmod b;\nmod c;\n", "a.rs": h("Cold path") + deny,
+                          "b.rs": h("Reporting") + "#![deny(clippy::panic)]\n", "c.rs": h("Public API")}.items():
+            with open(os.path.join(tmp, "src", rel), "w") as fh:
+                fh.write(text)
+        unlinted = check(os.path.join(tmp, "src"))["unlinted"]
+    ok = [f for f, _ in unlinted] == ["src/b.rs"] and len(unlinted[0][1]) == 3
+    print(f"self-test: allocator-side lints: {'ok' if ok else f'FAIL: {unlinted}'}")
+    failed += not ok
+    print(f"self-test: {len(cases) + 1 - failed}/{len(cases) + 1} passed")
     return 1 if failed else 0
 
 

@@ -11,6 +11,12 @@
 //! - [`ExitHook`]: a per-thread destructor that runs after Rust's own TLS
 //!   destructors;
 //! - [`on_fork`]: fork handlers.
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 mod write_error;
 pub(crate) use write_error::WriteError;

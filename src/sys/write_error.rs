@@ -1,5 +1,11 @@
 //! Platform: `WriteError`, why a write to stderr wrote nothing (the same on
 //! every platform).
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 /// Why a write to stderr wrote nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

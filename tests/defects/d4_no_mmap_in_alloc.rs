@@ -138,6 +138,12 @@ fn mappings() -> (u64, usize) {
 #[test]
 fn per_thread_record_memory_is_returned_when_threads_exit() {
     let name = "per_thread_record_memory_is_returned_when_threads_exit";
+    if std::env::var_os("ALLOC_GUARD_UNDER_VALGRIND").is_some() {
+        // valgrind maps memory of its own for every thread: the maps file
+        // says nothing about ours there (memcheck still checks the rest).
+        eprintln!("D4 mapping count not checked under valgrind");
+        return;
+    }
     if !child::is_child() {
         let out = child::rerun(&child::test_name(module_path!(), name), &[]);
         out.assert_finished();
