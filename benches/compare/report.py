@@ -339,7 +339,10 @@ for b, cid, disp in ALL:
     rc = read(os.path.join(OUT, "checks", f"{b}.violate.rc"), "?")
     vio = [l for l in read(os.path.join(OUT, "checks", f"{b}.violate")).splitlines() if l.strip()]
     chk = [l for l in read(os.path.join(OUT, "checks", f"{b}.check")).splitlines() if l.strip()]
-    first = (vio[0] if vio else "").replace("|", "\\|")[:110]
+    # Paths as a reader sees them: no build machine's directories.
+    repo = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")) + "/"
+    first = re.sub(r"/\S*/registry/src/[^/]+/", "", (vio[0] if vio else "").replace(repo, ""))
+    first = first.replace("|", "\\|")[:110]
     md.append(f"| {b} | {rc} | {first} | {' / '.join(chk).replace('|', '/')[:160]} |")
 qb = read(os.path.join(OUT, "qadapt_build.txt"))
 md.append(f"\nqadapt build: {qb}\n")
