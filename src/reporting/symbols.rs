@@ -102,6 +102,7 @@ impl fmt::Display for Symbol<'_> {
         f.write_str(self.name)?;
         match (self.file, self.line) {
             (Some(file), Some(line)) => {
+                let file = as_user_reads(file, working_dir());
                 write!(f, " ({}:{line}", file.display())?;
                 if let Some(col) = self.col {
                     write!(f, ":{col}")?;
@@ -114,6 +115,33 @@ impl fmt::Display for Symbol<'_> {
             _ => f.write_str(" (no file:line: build with debug = \"line-tables-only\")"),
         }
     }
+}
+
+/// `file` as a user reads it: relative to `cwd` (the workspace, when run by
+/// cargo) if it is under it; a dependency's from its crate directory
+/// (`smallvec-1.13.2/src/lib.rs`); else as it is.
+fn as_user_reads<'a>(file: &'a Path, cwd: Option<&Path>) -> &'a Path {
+    if let Some(relative) = cwd.and_then(|cwd| file.strip_prefix(cwd).ok()) {
+        return relative;
+    }
+    let text = file.to_str().unwrap_or_default();
+    if let Some((_, rest)) = text.split_once("/.cargo/registry/src/") {
+        // Skip the registry index's own directory.
+        if let Some((_, in_crate)) = rest.split_once('/') {
+            return Path::new(in_crate);
+        }
+    }
+    match text.split_once("/.cargo/git/checkouts/") {
+        Some((_, checkout)) => Path::new(checkout),
+        None => file,
+    }
+}
+
+/// The process's working directory, read once (library-internal work).
+fn working_dir() -> Option<&'static Path> {
+    static DIR: OnceBox<Option<PathBuf>> = OnceBox::new();
+    DIR.get_or_init(|| Box::new(std::env::current_dir().ok()))
+        .as_deref()
 }
 
 /// Visits the frames of a captured stack above the allocator: std's
@@ -315,6 +343,36 @@ mod tests {
         assert!(sym("log_impl", Some(registry)).is_log_dispatch());
         assert!(sym("log::__private_api::log", None).is_log_dispatch());
         assert!(!sym("my_app::logging::init", Some("src/logging.rs")).is_log_dispatch());
+    }
+
+    #[test]
+    fn paths_as_a_user_reads_them() {
+        let cwd = Path::new("/home/u/app");
+        let rel = |f: &str| {
+            as_user_reads(Path::new(f), Some(cwd))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(rel("/home/u/app/src/dsp.rs"), "src/dsp.rs");
+        assert_eq!(
+            rel(
+                "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/smallvec-1.13.2/src/lib.rs"
+            ),
+            "smallvec-1.13.2/src/lib.rs"
+        );
+        assert_eq!(
+            rel("/home/u/.cargo/git/checkouts/dep-abc123/4f5e6d7/src/lib.rs"),
+            "dep-abc123/4f5e6d7/src/lib.rs"
+        );
+        assert_eq!(
+            rel("/rustc/abc/library/alloc/src/vec/mod.rs"),
+            "/rustc/abc/library/alloc/src/vec/mod.rs"
+        );
+        assert_eq!(
+            as_user_reads(Path::new("src/a.rs"), None),
+            Path::new("src/a.rs")
+        );
     }
 
     #[test]
