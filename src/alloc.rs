@@ -14,7 +14,7 @@ use std::alloc::System;
 use crate::cold::path::cold_path;
 use crate::state::counters::Counters;
 use crate::state::event::{Event, Operation};
-use crate::state::thread_state::with_state;
+use crate::state::thread_state::{system, with_state};
 
 /// A global allocator that counts every operation per thread and enforces
 /// the [`NoAllocGuard`](crate::NoAllocGuard)s of the calling thread, then
@@ -107,8 +107,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
     // The fast paths count *before* forwarding, so the forwarding call is a
     // tail call: no stack frame, no work after the inner allocator returns.
     // (So a request the inner allocator refuses, returning null, is counted
-    // on the fast path; inside `measure`, budgets and guards, which take
-    // the slow path, only successful operations are.)
+    // on the fast path, a refused realloc too; inside `measure`, budgets and
+    // guards, which take the slow path, only successful operations are.)
 
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -145,20 +145,13 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            with_state(|s| {
-                if s.flags.get() == 0 {
-                    s.bank.get().count_realloc(layout.size(), new_size);
-                } else {
-                    let mut e = event(Operation::Realloc, layout, layout.size());
-                    e.size = new_size;
-                    cold_path(s, e);
-                }
-            });
+        if counted_fast(|c| c.count_realloc(layout.size(), new_size)) {
+            // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+            unsafe { self.inner.realloc(ptr, layout, new_size) }
+        } else {
+            // SAFETY: as above.
+            unsafe { self.realloc_slow(ptr, layout, new_size) }
         }
-        new
     }
 }
 
@@ -180,9 +173,27 @@ impl<A: GlobalAlloc> CountingAlloc<A> {
             }
         };
         if !ptr.is_null() {
-            with_state(|s| cold_path(s, event(op, layout, 0)));
+            slow_path(event(op, layout, 0));
         }
         ptr
+    }
+
+    /// `realloc` when the thread's flags are not zero.
+    ///
+    /// # Safety
+    ///
+    /// The caller upholds `GlobalAlloc::realloc`'s contract.
+    #[cold]
+    #[inline(never)]
+    unsafe fn realloc_slow(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            let mut e = event(Operation::Realloc, layout, layout.size());
+            e.size = new_size;
+            slow_path(e);
+        }
+        new
     }
 
     /// `dealloc` when the thread's flags are not zero.
@@ -193,7 +204,7 @@ impl<A: GlobalAlloc> CountingAlloc<A> {
     #[cold]
     #[inline(never)]
     unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
-        with_state(|s| cold_path(s, event(Operation::Dealloc, layout, 0)));
+        slow_path(event(Operation::Dealloc, layout, 0));
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
         unsafe { self.inner.dealloc(ptr, layout) }
     }
@@ -211,6 +222,20 @@ fn counted_fast(count: impl FnOnce(&Counters)) -> bool {
         }
         fast
     })
+}
+
+/// A successful operation on a thread whose flags are not zero: inside a
+/// `measure` and nothing else (the flags are exactly `system::PEAK`), count
+/// and track the peak here, with a compare; anything else is the cold path's.
+#[inline(always)]
+fn slow_path(e: Event) {
+    with_state(|s| {
+        if s.flags.get() == system::PEAK {
+            s.count_measured(e);
+        } else {
+            cold_path(s, e);
+        }
+    });
 }
 
 #[inline(always)]

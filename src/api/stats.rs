@@ -28,8 +28,8 @@ use crate::state::thread_state::{ThreadState, system, with_state};
 ///   track a peak, to keep it off the unguarded hot path: there it is 0.
 ///
 /// One exception keeps the hot path to a handful of instructions: outside
-/// `measure`, budgets and guards, `alloc`/`alloc_zeroed`/`dealloc` are
-/// counted just before the inner allocator is called, so an allocation the
+/// `measure`, budgets and guards, every operation is counted just before
+/// the inner allocator is called, so an allocation or reallocation the
 /// inner allocator refuses (returns null: a failed `try_reserve`, say) is
 /// still counted in [`thread_stats`] and [`global_stats`]. Inside `measure`
 /// (and everything built on it) only successful operations are counted.

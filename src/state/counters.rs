@@ -69,6 +69,7 @@ impl Counters {
     }
 
     /// Owner only: `e`, whatever its operation.
+    #[inline(always)]
     pub(crate) fn count(&self, e: Event) {
         match e.op {
             Operation::Alloc | Operation::AllocZeroed => self.count_alloc(e.size),
@@ -95,6 +96,14 @@ impl Counters {
         self.reallocs.fetch_add(t.reallocs, Relaxed);
         self.bytes_allocated.fetch_add(t.bytes_allocated, Relaxed);
         self.bytes_freed.fetch_add(t.bytes_freed, Relaxed);
+    }
+
+    /// Bytes allocated minus bytes freed, now (wrapping).
+    #[inline(always)]
+    pub(crate) fn net_bytes(&self) -> i64 {
+        self.bytes_allocated
+            .load(Relaxed)
+            .wrapping_sub(self.bytes_freed.load(Relaxed)) as i64
     }
 
     /// The totals now, counter by counter.

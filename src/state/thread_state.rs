@@ -15,6 +15,7 @@ use core::cell::Cell;
 use core::panic::Location;
 
 use super::counters::{Counters, Totals};
+use super::event::{Event, Operation};
 
 /// Scope bits (low byte of `flags`), written by guards.
 pub(crate) mod mode {
@@ -125,6 +126,24 @@ impl ThreadState {
             self.own.snapshot()
         } else {
             self.bank.get().snapshot() - self.baseline.get()
+        }
+    }
+
+    /// Counts `e` in this thread's private bank and raises the peak of the
+    /// enclosing `measure` if `e` grew the net bytes past it. For a thread
+    /// whose flags are exactly `system::PEAK` (the allocator's measured
+    /// path: no cold path, a compare for the peak).
+    #[inline(always)]
+    pub(crate) fn count_measured(&self, e: Event) {
+        let bank = self.bank.get();
+        bank.count(e);
+        if e.op != Operation::Dealloc {
+            let net = bank
+                .net_bytes()
+                .wrapping_sub(self.baseline.get().net_bytes());
+            if net > self.max_net.get() {
+                self.max_net.set(net);
+            }
         }
     }
 
