@@ -170,8 +170,9 @@ pub use api::guard::{
 };
 pub use api::install::is_installed;
 pub use api::runtime_policy::{PolicyOverride, policy_override, set_enabled, set_policy_override};
-pub use api::stats::{AllocStats, global_stats, measure, thread_stats};
+pub use api::stats::{AllocStats, global_stats, measure, thread_stats, uncounted};
 pub use api::summary::{Report, SiteReport, print_report_at_exit, report};
+pub use api::violation_count::{reset_violation_count, violation_count};
 pub use reporting::sink::{ReporterAlreadySet, set_reporter};
 pub use reporting::violation::Violation;
 pub use state::event::Operation;

@@ -169,7 +169,7 @@ impl AllocBudget {
     /// ```
     pub fn stats(&self) -> AllocStats {
         let mut stats = thread_stats() - self.before;
-        stats.peak_bytes = self.peak.peak();
+        (stats.peak_bytes, stats.peak_live_allocs) = self.peak.peaks();
         stats
     }
 

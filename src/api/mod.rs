@@ -12,3 +12,4 @@ pub(crate) mod runtime_policy;
 pub(crate) mod stats;
 pub(crate) mod summary;
 pub(crate) mod verdict;
+pub(crate) mod violation_count;

@@ -7,7 +7,7 @@ use core::ops::Sub;
 use super::install;
 use crate::cold::registry;
 use crate::state::counters::Totals;
-use crate::state::thread_state::{ThreadState, system, with_state};
+use crate::state::thread_state::{ThreadState, internally, system, with_state};
 
 /// Counts of heap operations, for a thread, the process, or one
 /// [`measure`]d scope.
@@ -22,6 +22,8 @@ use crate::state::thread_state::{ThreadState, system, with_state};
 ///   growing realloc (`new_size - old_size`).
 /// - `bytes_freed`: bytes of every dealloc, plus the shrinkage of every
 ///   shrinking realloc (`old_size - new_size`).
+/// - `peak_live_allocs`: likewise, the most allocations live at once
+///   (allocated and not yet freed) above the number live at the start.
 /// - `peak_bytes`: for [`measure`] (and budgets), the highest net bytes
 ///   (allocated minus freed) reached inside the scope, above the level at
 ///   its start. Running totals ([`thread_stats`], [`global_stats`]) do not
@@ -72,6 +74,9 @@ pub struct AllocStats {
     pub bytes_freed: u64,
     /// Highest net bytes reached within a measured scope (0 for running totals).
     pub peak_bytes: u64,
+    /// Highest number of allocations live at once within a measured scope,
+    /// above the number live at its start (0 for running totals).
+    pub peak_live_allocs: u64,
 }
 
 impl AllocStats {
@@ -109,6 +114,7 @@ impl AllocStats {
             bytes_allocated: t.bytes_allocated,
             bytes_freed: t.bytes_freed,
             peak_bytes: 0,
+            peak_live_allocs: 0,
         }
     }
 }
@@ -140,7 +146,59 @@ impl Sub for AllocStats {
             bytes_allocated: self.bytes_allocated.wrapping_sub(rhs.bytes_allocated),
             bytes_freed: self.bytes_freed.wrapping_sub(rhs.bytes_freed),
             peak_bytes: self.peak_bytes,
+            peak_live_allocs: self.peak_live_allocs,
         }
+    }
+}
+
+/// The sum of two scopes' stats, for scopes measured one after the other
+/// (the polls of a future, the rounds of a test): counters are added, and
+/// each peak is the higher of the two (peaks of sequential scopes do not
+/// add up).
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard::{AllocStats, measure};
+/// fn main() {
+///     let mut total = AllocStats::default();
+///     for n in [10usize, 30, 20] {
+///         let ((), stats) = measure(|| drop(std::hint::black_box(vec![0u8; n])));
+///         total += stats;
+///     }
+///     assert_eq!((total.allocs, total.deallocs, total.bytes_allocated), (3, 3, 60));
+///     assert_eq!((total.peak_bytes, total.peak_live_allocs), (30, 1));
+///     let ((), one) = measure(|| drop(std::hint::black_box(Box::new(1u8))));
+///     assert_eq!((total + one).allocs, 4);
+/// }
+/// ```
+impl core::ops::Add for AllocStats {
+    type Output = AllocStats;
+
+    fn add(self, rhs: AllocStats) -> AllocStats {
+        AllocStats {
+            allocs: self.allocs.wrapping_add(rhs.allocs),
+            deallocs: self.deallocs.wrapping_add(rhs.deallocs),
+            reallocs: self.reallocs.wrapping_add(rhs.reallocs),
+            bytes_allocated: self.bytes_allocated.wrapping_add(rhs.bytes_allocated),
+            bytes_freed: self.bytes_freed.wrapping_add(rhs.bytes_freed),
+            peak_bytes: self.peak_bytes.max(rhs.peak_bytes),
+            peak_live_allocs: self.peak_live_allocs.max(rhs.peak_live_allocs),
+        }
+    }
+}
+
+/// `total += stats`: see [`Add`](#impl-Add-for-AllocStats).
+///
+/// ```
+/// let mut total = alloc_guard::AllocStats::default();
+/// total += alloc_guard::AllocStats::default();
+/// assert!(total.is_empty());
+/// ```
+impl core::ops::AddAssign for AllocStats {
+    fn add_assign(&mut self, rhs: AllocStats) {
+        *self = *self + rhs;
     }
 }
 
@@ -247,25 +305,53 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
     let before = thread_stats();
     let value = f();
     let mut stats = thread_stats() - before;
-    stats.peak_bytes = scope.peak();
+    (stats.peak_bytes, stats.peak_live_allocs) = scope.peaks();
     (value, stats)
+}
+
+/// Runs `f` with its heap operations left out of every count: this
+/// thread's, the process's, every enclosing [`measure`] and budget (for
+/// example a test's logging while it measures the code under test). They
+/// are not checked either: guards inside `f` see nothing. The previous
+/// state is restored even if `f` unwinds.
+///
+/// Memory allocated inside and freed outside (or the reverse) is counted
+/// on one side only, so a scope's `net_bytes()` can then look unbalanced.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard::{measure, uncounted};
+/// fn main() {
+///     let ((), stats) = measure(|| {
+///         let v = std::hint::black_box(vec![1u8; 16]); // counted
+///         uncounted(|| println!("log: {} bytes", v.len())); // not counted
+///     });
+///     assert_eq!((stats.allocs, stats.deallocs), (1, 1));
+/// }
+/// ```
+pub fn uncounted<R>(f: impl FnOnce() -> R) -> R {
+    internally(f)
 }
 
 /// Tracks the highest net bytes of this thread from now until drop, nesting
 /// with enclosing scopes.
 pub(crate) struct PeakScope {
-    start: i64,
+    start: Totals,
     outer_max: i64,
+    outer_max_live: i64,
     outer_on: bool,
 }
 
 impl PeakScope {
     pub(crate) fn enter() -> PeakScope {
         with_state(|s: &ThreadState| {
-            let start = s.net_bytes();
+            let start = s.totals();
             let scope = PeakScope {
                 start,
-                outer_max: s.max_net.replace(start),
+                outer_max: s.max_net.replace(start.net_bytes()),
+                outer_max_live: s.max_live.replace(start.live()),
                 outer_on: s.has_system(system::PEAK),
             };
             s.set_system(system::PEAK, true);
@@ -273,9 +359,15 @@ impl PeakScope {
         })
     }
 
-    /// The peak above the start, so far.
-    pub(crate) fn peak(&self) -> u64 {
-        with_state(|s| s.max_net.get().wrapping_sub(self.start).max(0) as u64)
+    /// The peaks above the start so far: net bytes, live allocations.
+    pub(crate) fn peaks(&self) -> (u64, u64) {
+        with_state(|s| {
+            let above = |max: i64, start: i64| max.wrapping_sub(start).max(0) as u64;
+            (
+                above(s.max_net.get(), self.start.net_bytes()),
+                above(s.max_live.get(), self.start.live()),
+            )
+        })
     }
 }
 
@@ -284,6 +376,7 @@ impl Drop for PeakScope {
         with_state(|s| {
             s.set_system(system::PEAK, self.outer_on);
             s.max_net.set(s.max_net.get().max(self.outer_max));
+            s.max_live.set(s.max_live.get().max(self.outer_max_live));
         });
     }
 }

@@ -27,6 +27,9 @@ use crate::state::thread_state::ThreadState;
 /// runtime override; `None`: guards are off). `boundary` is the address of
 /// the cold path's function, where captured stacks start.
 pub(crate) fn violation(s: &ThreadState, e: Event, policy: Option<Policy>, boundary: usize) {
+    if policy.is_some() {
+        s.violations.set(s.violations.get().wrapping_add(1));
+    }
     match policy {
         None => {}
         Some(Policy::Panic) => record_pending(s, e, boundary),

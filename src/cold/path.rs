@@ -41,7 +41,7 @@ pub(crate) fn cold_path(s: &ThreadState, e: Event) {
         s.bank.get().count(e);
     }
     if flags & system::PEAK != 0 {
-        s.max_net.set(s.max_net.get().max(s.net_bytes()));
+        s.note_peaks();
     }
     let scope = flags as u8;
     let forbidden = match e.op {

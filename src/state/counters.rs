@@ -106,6 +106,14 @@ impl Counters {
             .wrapping_sub(self.bytes_freed.load(Relaxed)) as i64
     }
 
+    /// Allocations minus frees, now (wrapping): how many are live.
+    #[inline(always)]
+    pub(crate) fn live(&self) -> i64 {
+        self.allocs
+            .load(Relaxed)
+            .wrapping_sub(self.deallocs.load(Relaxed)) as i64
+    }
+
     /// The totals now, counter by counter.
     pub(crate) fn snapshot(&self) -> Totals {
         Totals {
@@ -153,6 +161,11 @@ impl Totals {
     /// Bytes allocated minus bytes freed (wrapping).
     pub(crate) fn net_bytes(&self) -> i64 {
         self.bytes_allocated.wrapping_sub(self.bytes_freed) as i64
+    }
+
+    /// Allocations minus frees (wrapping).
+    pub(crate) fn live(&self) -> i64 {
+        self.allocs.wrapping_sub(self.deallocs) as i64
     }
 
     /// Counter-wise sum (wrapping).

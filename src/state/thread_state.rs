@@ -77,6 +77,11 @@ pub(crate) struct ThreadState {
     pub(crate) outstanding: Cell<u64>,
     /// Highest `net_bytes()` seen while `system::PEAK` is set.
     pub(crate) max_net: Cell<i64>,
+    /// Highest count of live allocations seen while `system::PEAK` is set.
+    pub(crate) max_live: Cell<i64>,
+    /// Violations acted on (by any policy) on this thread since its start
+    /// or the last `reset_violation_count`.
+    pub(crate) violations: Cell<u64>,
     /// Budget of the innermost `AllocBudget`: allocations used and limits.
     pub(crate) budget_used: Cell<u64>,
     pub(crate) budget_max_allocs: Cell<u64>,
@@ -101,6 +106,8 @@ impl ThreadState {
             scope: Cell::new(0),
             outstanding: Cell::new(0),
             max_net: Cell::new(0),
+            max_live: Cell::new(0),
+            violations: Cell::new(0),
             budget_used: Cell::new(0),
             budget_max_allocs: Cell::new(u64::MAX),
             budget_max_peak: Cell::new(u64::MAX),
@@ -138,13 +145,24 @@ impl ThreadState {
         let bank = self.bank.get();
         bank.count(e);
         if e.op != Operation::Dealloc {
-            let net = bank
-                .net_bytes()
-                .wrapping_sub(self.baseline.get().net_bytes());
+            let baseline = self.baseline.get();
+            let net = bank.net_bytes().wrapping_sub(baseline.net_bytes());
             if net > self.max_net.get() {
                 self.max_net.set(net);
             }
+            let live = bank.live().wrapping_sub(baseline.live());
+            if live > self.max_live.get() {
+                self.max_live.set(live);
+            }
         }
+    }
+
+    /// Raises the peaks of the enclosing `measure` to the current totals
+    /// (the cold path's version of `count_measured`).
+    pub(crate) fn note_peaks(&self) {
+        let totals = self.totals();
+        self.max_net.set(self.max_net.get().max(totals.net_bytes()));
+        self.max_live.set(self.max_live.get().max(totals.live()));
     }
 
     /// Net bytes this thread holds (allocated minus freed, wrapping).

@@ -11,6 +11,7 @@ mod child;
 mod guards;
 mod nesting;
 mod parallel;
+mod peer_counters;
 mod policies;
 mod stats;
 mod threads;
