@@ -12,7 +12,8 @@ use core::fmt::{self, Write};
 use core::panic::Location;
 
 use super::capture::Record;
-use super::symbols::walk_frames;
+use super::fixed_buf::FixedBuf;
+use super::symbols::{Found, Origin, Role, walk_frames};
 use crate::state::event::{Event, Operation};
 use crate::state::policy::Policy;
 
@@ -63,42 +64,63 @@ pub(crate) fn source_hash(v: &Record) -> u64 {
     core::hash::Hasher::finish(&h).max(1)
 }
 
-/// The offending call: the first frame above the allocator outside std.
+/// The offending call: "function (file:line:col)" of the first frame of the
+/// user's code, with " via …" naming the dependency that made the call
+/// when one did; without a frame of the user's code, the first frame
+/// outside std, saying so.
 pub(crate) fn write_offending_call(w: &mut dyn Write, v: &Record) -> fmt::Result {
     let mut result = Ok(());
-    let mut found = false;
-    walk_frames(&v.frames, |sym, offending| {
-        if offending {
-            result = write!(w, "{sym}");
-            found = true;
+    let mut via = FixedBuf::<256>::new();
+    let found = walk_frames(&v.frames, |sym, role| match role {
+        Role::Before => {
+            if via.len() == 0 && sym.origin() == Origin::Dependency {
+                let _ = write!(via, "{sym}");
+            }
+            true
         }
-        !offending
+        Role::Offending => {
+            result = write!(w, "{sym}");
+            false
+        }
+        Role::After => false,
     });
-    if !found {
-        result = w.write_str("<unknown: no symbols for this call stack>");
+    result?;
+    match found {
+        Found::User if via.len() > 0 => write!(w, " via {}", via.as_str()),
+        Found::User => Ok(()),
+        Found::OutsideStd => {
+            w.write_str(" (no frame of your code on the stack: the first frame outside std)")
+        }
+        Found::Nothing => {
+            w.write_str("<unknown: no frame outside std, or no symbols for this call stack>")
+        }
     }
-    result
 }
 
-/// Up to `max` frames from the offending call outwards, one per line; std's
+/// Up to `max` frames from the offending call outwards, one per line; the
 /// frames between the allocator and the offending call are summed up in
 /// one line, and std's frames further out are shown by name only.
 pub(crate) fn write_backtrace(w: &mut dyn Write, v: &Record, max: usize) -> fmt::Result {
     let mut result = Ok(());
-    let mut hidden = 0;
+    let (mut hidden, mut hidden_deps) = (0, 0);
     let mut n = 0;
-    let mut found = false;
-    walk_frames(&v.frames, |sym, offending| {
-        found |= offending;
-        if !found {
+    walk_frames(&v.frames, |sym, role| {
+        if role == Role::Before {
             hidden += 1;
+            hidden_deps += usize::from(sym.origin() == Origin::Dependency);
             return true;
         }
-        if offending && hidden > 0 {
-            result = writeln!(w, "         ({hidden} frames in std's allocation path)");
+        if role == Role::Offending && hidden > 0 {
+            result = match hidden_deps {
+                0 => writeln!(w, "         ({hidden} frames in std's allocation path)"),
+                d => writeln!(
+                    w,
+                    "         ({hidden} frames in std's and dependencies' allocation path, {d} of them dependencies')"
+                ),
+            };
         }
         result = result.and_then(|()| {
-            if offending {
+            if role == Role::Offending {
                 writeln!(w, "   => {n:>2}: {sym}")
             } else if sym.is_std() {
                 writeln!(w, "      {n:>2}: {}", sym.name)

@@ -22,6 +22,40 @@ use once_cell::race::OnceBox;
 use super::capture::Frames;
 use super::fixed_buf::FixedBuf;
 
+/// Whose code a frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The standard library (`std`, `core`, `alloc` and what std vendors),
+    /// from any toolchain: rustup's `/rustc/<hash>/library/…`, a distro's
+    /// `/usr/src/rustc-<version>/library/…`, a `rust-src` copy or
+    /// `-Zbuild-std`.
+    Std,
+    /// A dependency: the cargo registry, a git checkout, a `vendor/` tree.
+    Dependency,
+    /// Everything else: the user's own code (workspace paths).
+    User,
+}
+
+/// The origin of a frame whose file is `file` (either path separator).
+fn origin_of_path(file: &str) -> Origin {
+    let has = |part: &str| file.contains(part) || file.contains(&*part.replace('/', "\\"));
+    const STD: [&str; 5] = [
+        "/library/std/src/",
+        "/library/core/src/",
+        "/library/alloc/src/",
+        "/library/panic_unwind/src/",
+        "/library/panic_abort/src/",
+    ];
+    if file.starts_with("/rustc/") || file.starts_with("/rust/deps/") || STD.iter().any(|p| has(p))
+    {
+        Origin::Std
+    } else if has("/.cargo/registry/src/") || has("/.cargo/git/checkouts/") || has("/vendor/") {
+        Origin::Dependency
+    } else {
+        Origin::User
+    }
+}
+
 /// One resolved (possibly inlined) frame of a call stack.
 pub(crate) struct Symbol<'a> {
     pub(crate) name: &'a str,
@@ -31,11 +65,23 @@ pub(crate) struct Symbol<'a> {
 }
 
 impl Symbol<'_> {
+    /// Whose code the frame is (see [`Origin`]), by file path where there
+    /// is one (it survives inlining and holds for every toolchain), else by
+    /// name.
+    pub(crate) fn origin(&self) -> Origin {
+        match self.file.and_then(Path::to_str) {
+            Some(file) => origin_of_path(file),
+            None if self.is_std_by_name() => Origin::Std,
+            None => Origin::User,
+        }
+    }
+
     /// Part of std (`alloc`, `core`, `std` or a crate std vendors).
     pub(crate) fn is_std(&self) -> bool {
-        if let Some(file) = self.file.and_then(Path::to_str) {
-            return file.starts_with("/rustc/") || file.starts_with("/rust/deps/");
-        }
+        self.origin() == Origin::Std
+    }
+
+    fn is_std_by_name(&self) -> bool {
         const PREFIXES: [&str; 9] = [
             "__rust",
             "alloc::",
@@ -144,11 +190,68 @@ fn working_dir() -> Option<&'static Path> {
         .as_deref()
 }
 
-/// Visits the frames of a captured stack above the allocator: std's
-/// frames that led to the operation, then the caller's. `visit` gets each
-/// symbol and whether it is the first one outside std (the offending call);
-/// it returns `false` to stop.
-pub(crate) fn walk_frames(frames: &Frames, mut visit: impl FnMut(&Symbol<'_>, bool) -> bool) {
+/// A frame's place relative to the offending call, for [`walk_frames`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Between the allocator and the offending call (std's or a
+    /// dependency's frames that led to the operation).
+    Before,
+    /// The offending call.
+    Offending,
+    /// Further out.
+    After,
+}
+
+/// Which frame [`walk_frames`] named as the offending call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// The first frame of the user's own code.
+    User,
+    /// No frame of the user's code: the first frame outside std.
+    OutsideStd,
+    /// Nothing but std (or nothing resolved).
+    Nothing,
+}
+
+/// Visits the frames of a captured stack above the allocator, each with its
+/// [`Role`]: the offending call is the first frame of the user's code, or,
+/// without one, the first frame outside std. `visit` returns `false` to
+/// stop.
+pub(crate) fn walk_frames(
+    frames: &Frames,
+    mut visit: impl FnMut(&Symbol<'_>, Role) -> bool,
+) -> Found {
+    let (mut index, mut user, mut outside) = (0usize, None, None);
+    frames_above(frames, |sym| {
+        match sym.origin() {
+            Origin::User => user = Some(index),
+            Origin::Dependency if outside.is_none() => outside = Some(index),
+            _ => {}
+        }
+        index += 1;
+        user.is_none()
+    });
+    let (target, found) = match (user, outside) {
+        (Some(u), _) => (Some(u), Found::User),
+        (None, Some(o)) => (Some(o), Found::OutsideStd),
+        (None, None) => (None, Found::Nothing),
+    };
+    let mut index = 0usize;
+    frames_above(frames, |sym| {
+        let role = match target {
+            Some(t) if index < t => Role::Before,
+            Some(t) if index == t => Role::Offending,
+            _ => Role::After,
+        };
+        index += 1;
+        visit(sym, role)
+    });
+    found
+}
+
+/// The frames above the allocator and alloc_guard's own frames, up to the
+/// runtime's entry.
+fn frames_above(frames: &Frames, mut visit: impl FnMut(&Symbol<'_>) -> bool) {
     let ips = frames.callers();
     // Without the cold path's frame (no symbol addresses), fall back to
     // names: everything up to the last allocator entry is ours.
@@ -165,7 +268,7 @@ pub(crate) fn walk_frames(frames: &Frames, mut visit: impl FnMut(&Symbol<'_>, bo
     }
     let ours = our_source_dir();
     let mut index = 0usize;
-    let mut found_caller = false;
+    let mut past_entry = false;
     each_symbol(ips, |sym| {
         index += 1;
         if index <= skip {
@@ -173,15 +276,16 @@ pub(crate) fn walk_frames(frames: &Frames, mut visit: impl FnMut(&Symbol<'_>, bo
         }
         // CountingAlloc's own (inlined) methods, the `__rust_alloc` shim,
         // and further out alloc_guard's own frames (an assertion's helpers).
-        if sym.is_ours(ours) || (!found_caller && sym.is_allocator_entry()) {
+        if sym.is_ours(ours) || (!past_entry && sym.is_allocator_entry()) {
             return true;
         }
         if sym.is_runtime_boundary() {
             return false;
         }
-        let offending = !found_caller && !sym.is_std();
-        found_caller |= offending;
-        visit(sym, offending)
+        // Allocator entries (the `__rust_alloc` shim names the user's
+        // crate) are skipped until the first frame outside std.
+        past_entry |= sym.origin() != Origin::Std;
+        visit(sym)
     });
 }
 
@@ -295,6 +399,50 @@ mod tests {
             line: Some(1),
             col: None,
         }
+    }
+
+    #[test]
+    fn origin_by_path_for_every_toolchain_and_source() {
+        let cases = [
+            (
+                "/rustc/59807616e1fa/library/alloc/src/raw_vec/mod.rs",
+                Origin::Std,
+            ),
+            (
+                "/usr/src/rustc-1.96.0/library/std/src/thread/local.rs",
+                Origin::Std,
+            ),
+            (
+                "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/lib/rustlib/src/rust/library/core/src/ptr/mod.rs",
+                Origin::Std,
+            ),
+            ("/rust/deps/hashbrown-0.15.2/src/raw/mod.rs", Origin::Std),
+            (
+                "C:\\Users\\u\\.rustup\\toolchains\\x\\lib\\rustlib\\src\\rust\\library\\std\\src\\io.rs",
+                Origin::Std,
+            ),
+            (
+                "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/smallvec-1.13.2/src/lib.rs",
+                Origin::Dependency,
+            ),
+            (
+                "/home/u/.cargo/git/checkouts/tokio-abc/4f5e6d7/tokio/src/runtime/task/mod.rs",
+                Origin::Dependency,
+            ),
+            ("/build/app/vendor/regex/src/lib.rs", Origin::Dependency),
+            ("src/dsp.rs", Origin::User),
+            ("/home/u/app/src/main.rs", Origin::User),
+            ("/home/u/app/library/std/src-like/not_std.rs", Origin::User),
+        ];
+        for (path, origin) in cases {
+            assert_eq!(origin_of_path(path), origin, "{path}");
+        }
+        // Without a file, by name.
+        assert_eq!(
+            sym("alloc::raw_vec::finish_grow", None).origin(),
+            Origin::Std
+        );
+        assert_eq!(sym("my_app::run", None).origin(), Origin::User);
     }
 
     #[test]

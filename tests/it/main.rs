@@ -13,5 +13,6 @@ mod nesting;
 mod parallel;
 mod peer_counters;
 mod policies;
+mod reports;
 mod stats;
 mod threads;

@@ -1,0 +1,58 @@
+//! Where reports say a violation happened: the user's line, also when a
+//! dependency made the call.
+
+use std::hint::black_box;
+
+use alloc_guard::{NoAllocGuard, Policy};
+use smallvec::SmallVec;
+
+use crate::child::expect_panic;
+
+#[test]
+fn a_call_made_inside_a_dependency_names_the_users_line_via_the_dependency() {
+    let mut v: SmallVec<[u32; 2]> = SmallVec::new();
+    v.push(1);
+    v.push(2);
+    let mut line = 0;
+    let msg = expect_panic(|| {
+        let _guard = NoAllocGuard::allowing_frees(Policy::Panic);
+        line = line!() + 1;
+        v.push(black_box(3)); // spills to the heap inside smallvec
+    });
+    let first = msg.lines().next().unwrap_or_default();
+    assert!(
+        first.contains(&format!("tests/it/reports.rs:{line}:")),
+        "at: is not the user's line:\n{msg}"
+    );
+    assert!(first.contains(" via "), "no via:\n{msg}");
+    assert!(
+        first.contains("smallvec-1."),
+        "via does not name smallvec:\n{msg}"
+    );
+    assert!(
+        !first.contains("at try_grow") && !first.contains("at smallvec"),
+        "{msg}"
+    );
+    drop(v);
+}
+
+#[test]
+fn a_direct_call_has_no_via_and_paths_are_relative() {
+    let mut line = 0;
+    let msg = expect_panic(|| {
+        let _guard = NoAllocGuard::new(Policy::Panic);
+        line = line!() + 1;
+        std::mem::forget(black_box(Box::new(1u64)));
+    });
+    let first = msg.lines().next().unwrap_or_default();
+    assert!(
+        first.contains(&format!(" (tests/it/reports.rs:{line}:")),
+        "{msg}"
+    );
+    assert!(!first.contains(" via "), "{msg}");
+    let cwd = std::env::current_dir().unwrap();
+    assert!(
+        !msg.contains(cwd.to_str().unwrap()),
+        "absolute path in:\n{msg}"
+    );
+}
