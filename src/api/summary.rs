@@ -6,7 +6,7 @@ use core::panic::Location;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::reporting::format::describe;
-use crate::reporting::sites::{other_sites, published};
+use crate::reporting::sites::{OpCounts, other_sites, published};
 use crate::reporting::stderr::Stderr;
 use crate::state::event::{Event, Operation};
 use crate::sys;
@@ -25,8 +25,14 @@ use crate::sys;
 pub struct SiteReport {
     /// The site's number, as in the log lines ("site #3").
     pub id: u32,
-    /// Violations from this site so far.
+    /// Violations from this site so far (`allocs + reallocs + deallocs`).
     pub count: u64,
+    /// Of them, allocations (`alloc` and `alloc_zeroed`).
+    pub allocs: u64,
+    /// Of them, reallocations.
+    pub reallocs: u64,
+    /// Of them, frees.
+    pub deallocs: u64,
     /// The operation of the first violation.
     pub operation: Operation,
     /// Its size in bytes (for a realloc, the new size).
@@ -91,7 +97,11 @@ impl fmt::Display for Report {
             f,
             self.sites.iter().map(|s| Line {
                 id: s.id,
-                count: s.count,
+                counts: OpCounts {
+                    allocs: s.allocs,
+                    reallocs: s.reallocs,
+                    deallocs: s.deallocs,
+                },
                 event: Event {
                     op: s.operation,
                     size: s.size,
@@ -109,7 +119,7 @@ impl fmt::Display for Report {
 
 struct Line<'a> {
     id: u32,
-    count: u64,
+    counts: OpCounts,
     event: Event,
     thread: &'a str,
     guard: Option<&'static Location<'static>>,
@@ -128,12 +138,36 @@ fn write_summary<'a>(
     let mut any = false;
     for l in lines {
         any = true;
+        let count = l.counts.total();
         write!(
             w,
-            "  site #{}: {} time{}; first: {} at {} on thread '{}'",
+            "  site #{}: {count} time{}",
             l.id,
-            l.count,
-            if l.count == 1 { "" } else { "s" },
+            if count == 1 { "" } else { "s" }
+        )?;
+        let OpCounts {
+            allocs,
+            reallocs,
+            deallocs,
+        } = l.counts;
+        if [allocs, reallocs, deallocs]
+            .iter()
+            .filter(|&&n| n > 0)
+            .count()
+            > 1
+        {
+            let s = |n: u64| if n == 1 { "" } else { "s" };
+            write!(
+                w,
+                " ({allocs} alloc{}, {reallocs} realloc{}, {deallocs} dealloc{})",
+                s(allocs),
+                s(reallocs),
+                s(deallocs)
+            )?;
+        }
+        write!(
+            w,
+            "; first: {} at {} on thread '{}'",
             describe(&l.event),
             l.at,
             l.thread
@@ -176,9 +210,12 @@ fn write_summary<'a>(
 pub fn report() -> Report {
     Report {
         sites: published()
-            .map(|(id, count, d)| SiteReport {
+            .map(|(id, counts, d)| SiteReport {
                 id,
-                count,
+                count: counts.total(),
+                allocs: counts.allocs,
+                reallocs: counts.reallocs,
+                deallocs: counts.deallocs,
                 operation: d.event.op,
                 size: d.event.size,
                 align: d.event.align,
@@ -213,9 +250,9 @@ pub fn print_report_at_exit() {
 
 extern "C" fn print_at_exit() {
     let mut err = Stderr::new();
-    let lines = published().map(|(id, count, d)| Line {
+    let lines = published().map(|(id, counts, d)| Line {
         id,
-        count,
+        counts,
         event: d.event,
         thread: d.thread.as_str(),
         guard: d.guard,

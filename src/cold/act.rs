@@ -62,7 +62,7 @@ pub(crate) fn record_pending(s: &ThreadState, e: Event, boundary: usize) {
 fn log(s: &ThreadState, event: Event, boundary: usize) {
     let frames = Frames::capture(boundary);
     let guard = s.site.get();
-    let seen = sites::observe(Record::site_hash(&event, &frames));
+    let seen = sites::observe(Record::site_hash(&event, &frames), event.op);
     let record = || Record {
         event,
         thread: ThreadName::current(),
@@ -71,7 +71,7 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
     match seen {
         Seen::First { id } => contained(|| {
             let record = record();
-            let source = format::source_hash(&record);
+            let source = format::site_key(&record, guard);
             if let Some((target, count)) = sites::merge_into_same_source(id, source) {
                 if is_announced(count) {
                     emit(&Violation::new(

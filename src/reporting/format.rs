@@ -36,11 +36,11 @@ pub(crate) fn describe(e: &Event) -> impl fmt::Display + '_ {
     Describe(e)
 }
 
-/// A hash of the resolved call stack above the allocator (every frame's
-/// function, file, line and column) and the operation: the same for
-/// violations from the same source-level call site, even where the
-/// optimiser duplicated the code (unrolled loops).
-pub(crate) fn source_hash(v: &Record) -> u64 {
+/// What identifies a site, as a user means "where": the offending call of
+/// the user's code (file, line, column) and the guard that was active — not
+/// the whole stack, so two threads, two executor paths or two operations
+/// from one line are one site (and an unrolled loop body too).
+pub(crate) fn site_key(v: &Record, guard: Option<&Location<'_>>) -> u64 {
     struct Fnv(u64);
     impl core::hash::Hasher for Fnv {
         fn finish(&self) -> u64 {
@@ -54,14 +54,20 @@ pub(crate) fn source_hash(v: &Record) -> u64 {
     }
     use core::hash::Hash;
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    v.event.op.hash(&mut h);
-    walk_frames(&v.frames, |sym, _| {
-        sym.name.hash(&mut h);
-        sym.file.hash(&mut h);
-        (sym.line, sym.col).hash(&mut h);
+    guard.map(|g| (g.file(), g.line(), g.column())).hash(&mut h);
+    let mut whole_stack = Fnv(h.0);
+    v.event.op.hash(&mut whole_stack);
+    let found = walk_frames(&v.frames, |sym, role| {
+        if role == Role::Offending {
+            (sym.file, sym.line, sym.col).hash(&mut h);
+        }
+        (sym.name, sym.file, sym.line, sym.col).hash(&mut whole_stack);
         true
     });
-    core::hash::Hasher::finish(&h).max(1)
+    // Without a frame of the user's code, the whole resolved stack and the
+    // operation say where.
+    let key = if found == Found::User { h } else { whole_stack };
+    core::hash::Hasher::finish(&key).max(1)
 }
 
 /// The offending call: "function (file:line:col)" of the first frame of the

@@ -14,11 +14,11 @@
 
 use core::cell::UnsafeCell;
 use core::panic::Location;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use super::capture::ThreadName;
 use super::fixed_buf::FixedBuf;
-use crate::state::event::Event;
+use crate::state::event::{Event, Operation};
 
 /// How many distinct sites the table holds.
 pub(crate) const CAPACITY: usize = 256;
@@ -41,9 +41,13 @@ struct Slot {
     /// publication: equal for call stacks that differ only in instruction
     /// addresses (an unrolled or duplicated loop body).
     source: AtomicU64,
-    /// Non-zero: this slot's call stack is the same source-level site as
-    /// slot `alias`, which counts for both.
+    /// Non-zero: this slot's call stack is the same site as slot `alias`
+    /// (the same user line under the same guard), which counts for both.
     alias: AtomicU32,
+    /// The operation of this slot's call stack (`OpCounts::index`).
+    op: AtomicU8,
+    /// Violations counted here by operation (`count` is their sum).
+    ops: [AtomicU64; 3],
     data: UnsafeCell<SiteData>,
 }
 
@@ -60,6 +64,8 @@ impl Slot {
             count: AtomicU64::new(0),
             source: AtomicU64::new(0),
             alias: AtomicU32::new(0),
+            op: AtomicU8::new(0),
+            ops: [const { AtomicU64::new(0) }; 3],
             data: UnsafeCell::new(SiteData {
                 event: Event::EMPTY,
                 thread: ThreadName::EMPTY,
@@ -97,13 +103,51 @@ fn slot(id: u32) -> Option<&'static Slot> {
     SLOTS.get((id as usize).checked_sub(1)?)
 }
 
-/// Adds `n` to the count of site `id`; returns the new count.
-fn add_count(id: u32, n: u64) -> u64 {
-    slot(id).map_or(n, |s| s.count.fetch_add(n, Ordering::Relaxed) + n)
+/// Adds `n` violations of operation `op` (`OpCounts::index`) to the count
+/// of site `id`; returns its new total.
+fn add_count(id: u32, op: u8, n: u64) -> u64 {
+    slot(id).map_or(n, |s| {
+        if let Some(ops) = s.ops.get(usize::from(op)) {
+            ops.fetch_add(n, Ordering::Relaxed);
+        }
+        s.count.fetch_add(n, Ordering::Relaxed) + n
+    })
 }
 
-/// Counts one violation from the site with `hash` (never 0).
-pub(crate) fn observe(hash: u64) -> Seen {
+/// A site's violations by operation.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpCounts {
+    /// `alloc` and `alloc_zeroed`.
+    pub(crate) allocs: u64,
+    pub(crate) reallocs: u64,
+    pub(crate) deallocs: u64,
+}
+
+impl OpCounts {
+    fn index(op: Operation) -> u8 {
+        match op {
+            Operation::Alloc | Operation::AllocZeroed => 0,
+            Operation::Realloc => 1,
+            Operation::Dealloc => 2,
+        }
+    }
+
+    fn add(&mut self, index: u8, n: u64) {
+        match index {
+            0 => self.allocs += n,
+            1 => self.reallocs += n,
+            _ => self.deallocs += n,
+        }
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.allocs + self.reallocs + self.deallocs
+    }
+}
+
+/// Counts one violation of operation `op` from the call stack with `hash`
+/// (never 0).
+pub(crate) fn observe(hash: u64, op: Operation) -> Seen {
     let start = (hash as usize) % CAPACITY;
     for i in 0..CAPACITY {
         let id = ((start + i) % CAPACITY) as u32 + 1;
@@ -115,9 +159,10 @@ pub(crate) fn observe(hash: u64) -> Seen {
                 .compare_exchange(0, hash, Ordering::Relaxed, Ordering::Relaxed)
             {
                 Ok(_) => {
+                    slot.op.store(OpCounts::index(op), Ordering::Relaxed);
                     // An add, not a store: a repeat from another thread may
                     // already have counted itself here.
-                    slot.count.fetch_add(1, Ordering::Relaxed);
+                    add_count(id, OpCounts::index(op), 1);
                     return Seen::First { id };
                 }
                 Err(now) => current = now,
@@ -128,7 +173,7 @@ pub(crate) fn observe(hash: u64) -> Seen {
                 0 => id,
                 alias => alias,
             };
-            let count = add_count(target, 1);
+            let count = add_count(target, OpCounts::index(op), 1);
             return Seen::Again { id: target, count };
         }
     }
@@ -137,8 +182,9 @@ pub(crate) fn observe(hash: u64) -> Seen {
     }
 }
 
-/// If a published site has the same resolved call stack (`source`), makes
-/// slot `id` count for it and returns its number and new count.
+/// If a published site has the same key (`source`: the user's line and the
+/// guard), makes slot `id` count for it and returns its number and new
+/// count.
 pub(crate) fn merge_into_same_source(id: u32, source: u64) -> Option<(u32, u64)> {
     let (target, _) = SLOTS
         .iter()
@@ -148,8 +194,12 @@ pub(crate) fn merge_into_same_source(id: u32, source: u64) -> Option<(u32, u64)>
     let slot = slot(id)?;
     slot.alias.store(target, Ordering::Relaxed);
     // Repeats that hit this slot before the alias was set counted here.
-    let own = slot.count.swap(0, Ordering::Relaxed);
-    Some((target, add_count(target, own)))
+    slot.count.swap(0, Ordering::Relaxed);
+    let mut count = 0;
+    for (op, ops) in (0u8..).zip(&slot.ops) {
+        count = add_count(target, op, ops.swap(0, Ordering::Relaxed));
+    }
+    Some((target, count))
 }
 
 /// Stores what the first violation of site `id` recorded.
@@ -167,19 +217,23 @@ pub(crate) fn site(id: u32) -> Option<&'static SiteData> {
     slot(id).and_then(Slot::data)
 }
 
-/// Every published site: its number, its count (with counts that landed on
-/// slots aliased to it) and its data.
-pub(crate) fn published() -> impl Iterator<Item = (u32, u64, &'static SiteData)> {
+/// Every published site: its number, its counts by operation (with counts
+/// that landed on slots aliased to it) and its data.
+pub(crate) fn published() -> impl Iterator<Item = (u32, OpCounts, &'static SiteData)> {
     SLOTS.iter().enumerate().filter_map(|(i, slot)| {
         let id = i as u32 + 1;
         let data = slot.data()?;
         // Counts that landed on an alias before it was set belong here too.
-        let strays: u64 = SLOTS
+        let mut counts = OpCounts::default();
+        let aliases = SLOTS
             .iter()
-            .filter(|s| s.alias.load(Ordering::Relaxed) == id)
-            .map(|s| s.count.load(Ordering::Relaxed))
-            .sum();
-        Some((id, slot.count.load(Ordering::Relaxed) + strays, data))
+            .filter(|s| s.alias.load(Ordering::Relaxed) == id);
+        for s in core::iter::once(slot).chain(aliases) {
+            for (op, ops) in (0u8..).zip(&s.ops) {
+                counts.add(op, ops.load(Ordering::Relaxed));
+            }
+        }
+        Some((id, counts, data))
     })
 }
 
