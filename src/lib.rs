@@ -57,6 +57,10 @@
 //! inside that forbids again. [`NoAllocGuard::allowing_frees`] forbids
 //! allocating but lets frees through.
 //!
+//! [`guard_depth`] says how many guards (of every kind, including an
+//! assertion's scope and a guarded poll) are live on this thread: 0 outside
+//! all of them.
+//!
 //! # Soundness
 //!
 //! The allocator never unwinds (unwinding out of `GlobalAlloc` is undefined
@@ -87,6 +91,9 @@
 //!   backtrace with `RUST_BACKTRACE=1` tens of thousands of times). Warm up
 //!   (print once, spawn once) before the measured scope. Allocations made
 //!   while the thread is panicking are never violations.
+//! - **Control flow works**: the assertions evaluate their expression in
+//!   place, so `return`, `?`, `break`, `continue` and `.await` in it act on
+//!   the enclosing code; an expression left early is still checked.
 //! - **File and line in release reports** need line tables:
 //!   `debug = "line-tables-only"` in `[profile.release]` (and
 //!   `[profile.bench]`); cargo's default release profile resolves function
@@ -115,6 +122,11 @@
 //! its forms. On an `async fn`, and through [`NoAllocFuture`] or
 //! [`NoAllocFutureExt::no_alloc`] on any future, each *poll* is guarded,
 //! never the executor's work between polls.
+//!
+//! [`measure_future`] is [`measure`] for a future: it measures each poll on
+//! the thread that makes it (so a task moved between worker threads is
+//! measured on each), never the executor's work between polls, and resolves
+//! to the output with the polls' stats summed.
 //!
 //! # Caveats
 //!
@@ -169,6 +181,8 @@ pub use api::guard::{
     AllowAllocGuard, NoAllocGuard, forbid_alloc, is_alloc_forbidden, permit_alloc,
 };
 pub use api::install::is_installed;
+pub use api::measure_future::{MeasureFuture, measure_future};
+pub use api::nesting::guard_depth;
 pub use api::runtime_policy::{PolicyOverride, policy_override, set_enabled, set_policy_override};
 pub use api::stats::{AllocStats, global_stats, measure, thread_stats, uncounted};
 pub use api::summary::{Report, SiteReport, print_report_at_exit, report};

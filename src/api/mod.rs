@@ -7,6 +7,7 @@ pub(crate) mod budget;
 pub(crate) mod future;
 pub(crate) mod guard;
 pub(crate) mod install;
+pub(crate) mod measure_future;
 pub(crate) mod nesting;
 pub(crate) mod runtime_policy;
 pub(crate) mod stats;

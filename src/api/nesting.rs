@@ -1,13 +1,73 @@
 //! Public API: how guards and budgets nest on a thread — each enters one
 //! level deeper and, on exit, restores the level it found, checking it is
-//! dropped in order.
+//! dropped in order; `guard_depth` reads the level.
 
 use core::fmt::Write;
 use core::panic::Location;
 
 use crate::cold::records;
 use crate::reporting::stderr::Stderr;
-use crate::state::thread_state::ThreadState;
+use crate::state::thread_state::{ThreadState, with_state};
+
+/// How many guards are live on this thread: every [`NoAllocGuard`],
+/// [`AllowAllocGuard`] and [`AllocBudget`] made on it and not yet dropped,
+/// counting those made for you — an assertion macro's scope while its
+/// expression runs ([`assert_no_alloc!`], [`assert_allocs!`],
+/// [`assert_peak_bytes!`]), the guard of a `#[no_alloc]` function's call
+/// and of each poll of a [`NoAllocFuture`], [`forbid_alloc`] and
+/// [`permit_alloc`]. [`measure`] and [`measure_future`] count without
+/// guarding, so they add nothing. 0 outside every guard.
+///
+/// It is the nesting depth the guards themselves keep (each checks it is
+/// dropped at the depth it was made), so it costs one thread-local read;
+/// it counts the same whether or not [`CountingAlloc`] is installed and
+/// whether or not guards are turned off at run time
+/// ([`set_enabled`]`(false)`). Per thread: another thread's guards never
+/// show. A guard leaked with `mem::forget` stays counted until an enclosing
+/// guard drops (that guard ends it and restores its own depth).
+///
+/// Useful to assert that a function is (or is not) called inside a guarded
+/// scope, or that a scope left no guard behind.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+///
+/// use alloc_guard::{AllocBudget, AllowAllocGuard, NoAllocGuard, Policy, assert_no_alloc, guard_depth};
+///
+/// fn main() {
+///     assert_eq!(guard_depth(), 0);
+///     let forbid = NoAllocGuard::new(Policy::Panic);
+///     assert_eq!(guard_depth(), 1);
+///     {
+///         let _permit = AllowAllocGuard::new();
+///         let _budget = AllocBudget::max_allocs(10);
+///         assert_eq!(guard_depth(), 3);
+///     }
+///     assert_eq!(assert_no_alloc!(guard_depth()), 2); // the assertion's own scope
+///     drop(forbid);
+///     assert_eq!(guard_depth(), 0);
+///     assert_eq!(std::thread::spawn(guard_depth).join().unwrap(), 0);
+/// }
+/// ```
+///
+/// [`NoAllocGuard`]: crate::NoAllocGuard
+/// [`AllowAllocGuard`]: crate::AllowAllocGuard
+/// [`AllocBudget`]: crate::AllocBudget
+/// [`NoAllocFuture`]: crate::NoAllocFuture
+/// [`forbid_alloc`]: crate::forbid_alloc
+/// [`permit_alloc`]: crate::permit_alloc
+/// [`measure`]: crate::measure
+/// [`measure_future`]: crate::measure_future
+/// [`CountingAlloc`]: crate::CountingAlloc
+/// [`set_enabled`]: crate::set_enabled
+/// [`assert_no_alloc!`]: crate::assert_no_alloc
+/// [`assert_allocs!`]: crate::assert_allocs
+/// [`assert_peak_bytes!`]: crate::assert_peak_bytes
+#[inline]
+pub fn guard_depth() -> u32 {
+    with_state(|s| s.depth())
+}
 
 /// A guard's (or budget's) place in this thread's nesting.
 #[derive(Debug, Clone, Copy)]

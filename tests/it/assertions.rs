@@ -151,3 +151,415 @@ fn the_librarys_own_allocations_never_show_in_counts() {
     assert_eq!(err.matches("in a forbidden scope").count(), 2, "{err}");
     assert!(err.contains("MARKER true"), "{err}");
 }
+
+// ------------------------------------------- control flow inside the macros
+//
+// The assertions evaluate their expression in place, not in a closure:
+// `return`, `?`, `break`, `continue` and `.await` in it act on the
+// enclosing function, loop or async block. Leaving early still ends the
+// assertion and still checks it.
+
+mod control_flow {
+    use std::future::Future;
+    use std::hint::black_box;
+    use std::num::ParseIntError;
+    use std::pin::{Pin, pin};
+    use std::task::{Context, Poll, Waker};
+
+    use alloc_guard::{
+        AllocBudget, assert_allocs, assert_no_alloc, assert_peak_bytes, is_alloc_forbidden,
+    };
+
+    use crate::child;
+
+    /// Pending `n` times (waking itself each time), then ready.
+    struct Yield(u32);
+
+    impl Future for Yield {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 == 0 {
+                return Poll::Ready(());
+            }
+            self.0 -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    /// Polls `fut` to completion on this thread, running `between` after
+    /// each pending poll; returns the output and the number of polls.
+    fn block_on_with<F: Future>(fut: F, mut between: impl FnMut()) -> (F::Output, u32) {
+        let mut fut = pin!(fut);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return (v, polls);
+            }
+            between();
+        }
+    }
+
+    /// Polls `fut` to completion; allocates nothing itself.
+    fn block_on<F: Future>(fut: F) -> F::Output {
+        block_on_with(fut, || {}).0
+    }
+
+    /// The thread is back to no scope at all (nothing forbidden, no budget).
+    #[track_caller]
+    fn assert_clean() {
+        assert!(!is_alloc_forbidden(), "the thread was left armed");
+        // A fresh zero budget would fail on drop if a budget were still counting.
+        let budget = AllocBudget::max_allocs(1);
+        drop(black_box(Box::new(0u8)));
+        assert_eq!(budget.stats().allocs, 1);
+    }
+
+    // ---- return
+
+    /// The reproduction.
+    fn lookup(k: &str) -> Option<u32> {
+        let v = assert_no_alloc!(if k.is_empty() { return None } else { Some(1) });
+        Some(v.unwrap_or(0) + 100)
+    }
+
+    fn lookup_allocs(k: &str) -> Option<u32> {
+        let v = assert_allocs!(if k.is_empty() { return None } else { Some(1) }, == 0);
+        Some(v.unwrap_or(0) + 100)
+    }
+
+    fn lookup_peak(k: &str) -> Option<u32> {
+        let v = assert_peak_bytes!(if k.is_empty() { return None } else { Some(1) }, <= 0);
+        Some(v.unwrap_or(0) + 100)
+    }
+
+    #[test]
+    fn return_inside_each_assertion_returns_from_the_function() {
+        assert_eq!(lookup(""), None);
+        assert_clean();
+        assert_eq!(lookup("k"), Some(101));
+        assert_eq!(lookup_allocs(""), None);
+        assert_clean();
+        assert_eq!(lookup_allocs("k"), Some(101));
+        assert_eq!(lookup_peak(""), None);
+        assert_clean();
+        assert_eq!(lookup_peak("k"), Some(101));
+    }
+
+    // ---- ?
+
+    fn parse_plus_one(s: &str) -> Result<u32, ParseIntError> {
+        let n = assert_no_alloc!(s.parse::<u32>()?);
+        Ok(n + 1)
+    }
+
+    fn parse_plus_two(s: &str) -> Result<u32, ParseIntError> {
+        let n = assert_allocs!(s.parse::<u32>()?, <= 0);
+        Ok(n + 2)
+    }
+
+    fn parse_plus_three(s: &str) -> Result<u32, ParseIntError> {
+        let n = assert_peak_bytes!(s.parse::<u32>()?, <= 0);
+        Ok(n + 3)
+    }
+
+    #[test]
+    fn question_mark_inside_each_assertion_returns_the_error() {
+        assert_eq!(parse_plus_one("41"), Ok(42));
+        assert!(parse_plus_one("x").is_err());
+        assert_clean();
+        assert_eq!(parse_plus_two("40"), Ok(42));
+        assert!(parse_plus_two("x").is_err());
+        assert_clean();
+        assert_eq!(parse_plus_three("39"), Ok(42));
+        assert!(parse_plus_three("x").is_err());
+        assert_clean();
+    }
+
+    // ---- break and continue
+
+    #[test]
+    fn break_and_continue_inside_each_assertion_act_on_the_loop() {
+        let data = [1u32, 2, 3, 4, 5, 6];
+        let mut sum = 0;
+        for &x in &data {
+            let y = assert_no_alloc!(if x % 2 == 0 { continue } else { x });
+            sum += y;
+        }
+        assert_eq!(sum, 1 + 3 + 5);
+        let mut i = 0;
+        let found = loop {
+            let x = data[i];
+            assert_allocs!(if x == 4 { break x * 10 }, == 0);
+            i += 1;
+        };
+        assert_eq!((found, i), (40, 3));
+        let mut taken = 0;
+        'outer: for _ in 0..3 {
+            for &x in &data {
+                assert_peak_bytes!(if x > 2 { continue 'outer }, <= 0);
+                taken += 1;
+            }
+        }
+        assert_eq!(taken, 6);
+        let labelled = 'block: {
+            assert_no_alloc!(if data.contains(&4) {
+                break 'block 7;
+            });
+            0
+        };
+        assert_eq!(labelled, 7);
+        assert_clean();
+    }
+
+    // ---- .await
+
+    async fn answer() -> u32 {
+        Yield(1).await; // one real suspension
+        42
+    }
+
+    #[test]
+    fn await_inside_each_assertion_awaits_in_the_enclosing_async_block() {
+        let total = block_on(async {
+            let a = assert_no_alloc!(answer().await);
+            let b = assert_allocs!(
+                async { *black_box(Box::new(1u8)) }.await,
+                == 1
+            );
+            let c = assert_peak_bytes!(
+                async {
+                    Yield(2).await;
+                    black_box(vec![0u8; 10]).len()
+                }
+                .await,
+                <= 10
+            );
+            a + u32::from(b) + c as u32
+        });
+        assert_eq!(total, 42 + 1 + 10);
+        assert_clean();
+    }
+
+    #[test]
+    fn await_and_question_mark_together() {
+        async fn parsed(s: &str) -> Result<u32, ParseIntError> {
+            Yield(1).await;
+            s.parse()
+        }
+        let f = |s: &'static str| async move {
+            let n = assert_no_alloc!(parsed(s).await?);
+            Ok::<u32, ParseIntError>(n * 2)
+        };
+        assert_eq!(block_on(f("21")), Ok(42));
+        assert!(block_on(f("x")).is_err());
+        assert_clean();
+    }
+
+    /// An assertion around `.await` covers this thread until the awaited
+    /// future completes, including what the executor does while it is
+    /// suspended (for a future's own polls only, use `measure_future`).
+    #[test]
+    fn an_assertion_around_await_spans_the_suspension() {
+        let between = || drop(black_box(Box::new(0u64))); // one alloc per wait
+        let (n, polls) = block_on_with(async { assert_allocs!(Yield(2).await, == 2) }, between);
+        assert_eq!((n, polls), ((), 3));
+        assert_clean();
+    }
+
+    // ---- leaving early still checks
+
+    thread_local! {
+        static LINE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    fn allocating_early_return(leave: bool) -> Option<usize> {
+        LINE.set(line!() + 1);
+        let n = assert_no_alloc!({
+            let b = black_box(Box::new(7u32));
+            if leave {
+                return Some(*b as usize);
+            }
+            0
+        });
+        Some(n)
+    }
+
+    #[test]
+    fn an_allocating_early_return_still_fails_assert_no_alloc() {
+        let msg = child::expect_panic(|| allocating_early_return(true));
+        assert!(
+            msg.contains("failed: expected no heap operations, got 1 alloc (4 B)"),
+            "{msg}"
+        );
+        assert!(msg.contains("left early"), "{msg}");
+        assert!(msg.contains("first: alloc of 4 bytes (align 4)"), "{msg}");
+        assert!(
+            msg.contains(&format!("asserted at {}:{}:", file!(), LINE.get())),
+            "{msg}"
+        );
+        assert_clean();
+        let msg = child::expect_panic(|| allocating_early_return(false));
+        assert!(!msg.contains("left early"), "{msg}");
+        assert_clean();
+    }
+
+    fn allocating_question_mark(s: &str) -> Result<u32, String> {
+        let n = assert_allocs!(s.parse::<u32>().map_err(|e| black_box(e.to_string()))?, == 0);
+        Ok(n)
+    }
+
+    fn allocating_break() -> usize {
+        let mut kept: Vec<u8> = Vec::new();
+        loop {
+            LINE.set(line!() + 1);
+            assert_peak_bytes!(
+                {
+                    kept.extend_from_slice(black_box(&[0u8; 64]));
+                    if kept.len() >= 64 {
+                        break;
+                    }
+                },
+                <= 32
+            );
+        }
+        kept.len()
+    }
+
+    #[test]
+    fn an_allocating_early_exit_still_fails_the_budget_assertions() {
+        assert_eq!(allocating_question_mark("5"), Ok(5));
+        let msg = child::expect_panic(|| allocating_question_mark("x"));
+        assert!(
+            msg.contains("failed: expected == 0 allocations, got 1"),
+            "{msg}"
+        );
+        assert!(msg.contains("left early"), "{msg}");
+        assert!(msg.contains("over the bound: 1 violation"), "{msg}");
+        assert_clean();
+
+        let msg = child::expect_panic(allocating_break);
+        assert!(msg.contains("<= 32) failed: peak was 64 bytes"), "{msg}");
+        assert!(msg.contains("left early"), "{msg}");
+        assert!(
+            msg.contains(&format!("asserted at {}:{}:", file!(), LINE.get())),
+            "{msg}"
+        );
+        assert_clean();
+    }
+
+    /// The lower bounds of `assert_allocs!` are checked on an early exit
+    /// too: what ran before leaving must satisfy the whole assertion.
+    #[test]
+    fn an_early_exit_below_a_lower_bound_fails_assert_allocs() {
+        fn at_least_one(leave: bool) -> Option<usize> {
+            let n = assert_allocs!(
+                {
+                    if leave {
+                        return None;
+                    }
+                    black_box(String::from("x")).len()
+                },
+                >= 1
+            );
+            Some(n)
+        }
+        assert_eq!(at_least_one(false), Some(1));
+        let msg = child::expect_panic(|| at_least_one(true));
+        assert!(
+            msg.contains("failed: expected >= 1 allocations, got 0"),
+            "{msg}"
+        );
+        assert!(msg.contains("left early"), "{msg}");
+        assert_clean();
+    }
+
+    // ---- unwinding out of the expression
+
+    #[test]
+    fn a_panic_inside_each_assertion_unwinds_with_its_own_message() {
+        let msg = child::expect_panic(|| assert_no_alloc!(panic!("boom 1")));
+        assert_eq!(msg, "boom 1");
+        assert_clean();
+        // The lower bound is not checked: the expression did not finish.
+        let msg = child::expect_panic(|| assert_allocs!(panic!("boom 2"), >= 5));
+        assert_eq!(msg, "boom 2");
+        assert_clean();
+        let msg = child::expect_panic(|| assert_peak_bytes!(panic!("boom 3"), <= 0));
+        assert_eq!(msg, "boom 3");
+        assert_clean();
+    }
+
+    /// Violations recorded before the expression unwinds are written to
+    /// stderr (a second panic would abort) and the original panic goes on.
+    #[test]
+    fn violations_before_an_unwinding_expression_are_reported_on_stderr() {
+        if child::is_child() {
+            let msg = child::expect_panic(|| {
+                assert_no_alloc!({
+                    drop(black_box(Box::new(1u8)));
+                    panic!("boom no_alloc")
+                })
+            });
+            let msg2 = child::expect_panic(|| {
+                assert_allocs!(
+                    {
+                        drop(black_box(Box::new(1u8)));
+                        panic!("boom allocs")
+                    },
+                    == 0
+                )
+            });
+            assert_clean();
+            eprintln!("MARKER {msg} / {msg2}");
+            return;
+        }
+        let err = child::rerun_ok(
+            module_path!(),
+            "violations_before_an_unwinding_expression_are_reported_on_stderr",
+        );
+        assert!(err.contains("MARKER boom no_alloc / boom allocs"), "{err}");
+        // (The counts include what the panic itself allocated.)
+        assert!(
+            err.contains("failed: expected no heap operations, got "),
+            "{err}"
+        );
+        assert!(
+            err.contains("2 violations; first: alloc of 1 bytes"),
+            "{err}"
+        );
+        assert!(
+            err.contains("failed: expected == 0 allocations, got "),
+            "{err}"
+        );
+        assert!(
+            err.contains("over the bound: 1 violation; first: alloc of 1 bytes"),
+            "{err}"
+        );
+        assert_eq!(
+            err.matches("(reported during unwinding)").count(),
+            2,
+            "{err}"
+        );
+    }
+
+    // ---- the site of a budget assertion
+
+    #[test]
+    fn assert_allocs_and_assert_peak_bytes_name_the_macro_line() {
+        let line = line!() + 1;
+        let msg = child::expect_panic(|| assert_allocs!(black_box(1 + 1), >= 1));
+        assert!(
+            msg.contains(&format!("asserted at {}:{line}:", file!())),
+            "{msg}"
+        );
+        let line = line!() + 1;
+        let msg = child::expect_panic(|| assert_peak_bytes!(black_box(vec![0u8; 8]), <= 1));
+        assert!(
+            msg.contains(&format!("asserted at {}:{line}:", file!())),
+            "{msg}"
+        );
+    }
+}
