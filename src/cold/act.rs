@@ -89,7 +89,6 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
             let thread = record.thread;
             sites::publish(
                 id,
-                source,
                 SiteData {
                     event,
                     thread,

@@ -37,10 +37,6 @@ struct Slot {
     hash: AtomicU64,
     ready: AtomicBool,
     count: AtomicU64,
-    /// Hash of the resolved call stack (functions, files, lines), set at
-    /// publication: equal for call stacks that differ only in instruction
-    /// addresses (an unrolled or duplicated loop body).
-    source: AtomicU64,
     /// Non-zero: this slot's call stack is the same site as slot `alias`
     /// (the same user line under the same guard), which counts for both.
     alias: AtomicU32,
@@ -62,7 +58,6 @@ impl Slot {
             hash: AtomicU64::new(0),
             ready: AtomicBool::new(false),
             count: AtomicU64::new(0),
-            source: AtomicU64::new(0),
             alias: AtomicU32::new(0),
             op: AtomicU8::new(0),
             ops: [const { AtomicU64::new(0) }; 3],
@@ -182,15 +177,35 @@ pub(crate) fn observe(hash: u64, op: Operation) -> Seen {
     }
 }
 
-/// If a published site has the same key (`source`: the user's line and the
-/// guard), makes slot `id` count for it and returns its number and new
-/// count.
+/// Which slot owns each site key, claimed with one compare-and-swap, so two
+/// threads resolving the same line at once still make one site: a key's
+/// high 48 bits and the owning slot's number in the low 16.
+static KEYS: [AtomicU64; CAPACITY] = [const { AtomicU64::new(0) }; CAPACITY];
+
+const OWNER_BITS: u64 = 0xFFFF;
+
+/// Claims site key `source` for slot `id`: `None` if `id` owns it now,
+/// else the number of the slot that claimed it first.
+fn claim(source: u64, id: u32) -> Option<u32> {
+    let key = (source & !OWNER_BITS).max(OWNER_BITS + 1);
+    let start = ((source >> 16) as usize) % CAPACITY;
+    for i in 0..CAPACITY {
+        let entry = KEYS.get((start + i) % CAPACITY)?;
+        let mine = key | u64::from(id);
+        match entry.compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return None,
+            Err(now) if now & !OWNER_BITS == key => return Some((now & OWNER_BITS) as u32),
+            Err(_) => {}
+        }
+    }
+    None // no room for keys: the slot stays a site of its own
+}
+
+/// If another slot claimed the same site key (`source`: the user's line and
+/// the guard) first, makes slot `id` count for it and returns its number
+/// and new count; `None` if slot `id` is the site.
 pub(crate) fn merge_into_same_source(id: u32, source: u64) -> Option<(u32, u64)> {
-    let (target, _) = SLOTS
-        .iter()
-        .enumerate()
-        .find(|(_, slot)| slot.data().is_some() && slot.source.load(Ordering::Relaxed) == source)?;
-    let target = target as u32 + 1;
+    let target = claim(source, id)?;
     let slot = slot(id)?;
     slot.alias.store(target, Ordering::Relaxed);
     // Repeats that hit this slot before the alias was set counted here.
@@ -203,9 +218,8 @@ pub(crate) fn merge_into_same_source(id: u32, source: u64) -> Option<(u32, u64)>
 }
 
 /// Stores what the first violation of site `id` recorded.
-pub(crate) fn publish(id: u32, source: u64, data: SiteData) {
+pub(crate) fn publish(id: u32, data: SiteData) {
     let Some(slot) = slot(id) else { return };
-    slot.source.store(source, Ordering::Relaxed);
     // SAFETY: only the thread that claimed the slot (got `Seen::First`)
     // calls this, once, before `ready` is set; nobody reads `data` earlier.
     unsafe { *slot.data.get() = data };
