@@ -6,7 +6,10 @@ static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
 #[path = "common/child.rs"]
 mod child;
+#[path = "common/executor.rs"]
+mod executor;
 use child::{expect_panic, is_child, rerun, stderr};
+use executor::{Yield, block_on_with};
 
 use std::cell::Cell;
 use std::future::Future;
@@ -154,27 +157,11 @@ unsafe fn read_first(p: *const u32) -> u32 {
     unsafe { *p }
 }
 
-/// Returns `Pending` once (waking itself), then `Ready`.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
 #[no_alloc]
 async fn two_polls(xs: &[u32], allocate_after: bool) -> u32 {
     assert!(is_alloc_forbidden());
     let first = xs.iter().sum::<u32>();
-    YieldOnce(false).await;
+    Yield(1).await;
     assert!(is_alloc_forbidden());
     if allocate_after {
         next_line_allocates!();
@@ -185,21 +172,14 @@ async fn two_polls(xs: &[u32], allocate_after: bool) -> u32 {
 
 /// Polls `fut` to completion on this thread, allocating between polls (as
 /// an executor may), and returns its output and the number of polls.
-fn run_allocating_between_polls<F: Future>(fut: F) -> (F::Output, usize) {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut polls = 0;
-    loop {
-        polls += 1;
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return (v, polls);
-        }
+fn run_allocating_between_polls<F: Future>(fut: F) -> (F::Output, u32) {
+    block_on_with(fut, || {
         assert!(
             !is_alloc_forbidden(),
             "the thread is still armed between polls"
         );
-        black_box(Box::new(polls)); // the "executor" allocates between polls
-    }
+        black_box(Box::new(1u8)); // the "executor" allocates between polls
+    })
 }
 
 // ------------------------------------------------------------------ tests
@@ -564,7 +544,7 @@ async fn async_destructured((n, _): (u32, Box<u64>)) -> u32 {
 /// The argument is dropped in the poll that completes, not in the first.
 #[no_alloc]
 async fn async_ignores_box_across_await(_unused: Box<u64>) -> u32 {
-    YieldOnce(false).await;
+    Yield(1).await;
     5
 }
 

@@ -7,12 +7,14 @@ static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
 #[path = "common/child.rs"]
 mod child;
+#[path = "common/executor.rs"]
+mod executor;
 use child::{expect_panic, panic_message};
+use executor::{Yield, block_on_with};
 
 use std::cell::Cell;
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::{Pin, pin};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, ThreadId};
@@ -41,21 +43,6 @@ fn names_line(text: &str, line: u32) -> bool {
     text.contains(&format!("future.rs:{line}:"))
 }
 
-/// Returns `Pending` `n` times (waking itself each time), then `Ready`.
-struct Yield(u32);
-
-impl Future for Yield {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            return Poll::Ready(());
-        }
-        self.0 -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
 /// A single-thread executor with a no-op waker and no runtime: polls `fut`
 /// until it is ready and, like a real executor, allocates between polls
 /// (here: a log entry per poll). Returns the output and how many polls and
@@ -67,21 +54,19 @@ fn block_on<F: Future>(fut: F) -> (F::Output, usize, u64) {
 /// `block_on`, asserting after each poll that the thread is not left armed
 /// if `check_armed`.
 fn block_on_checking<F: Future>(fut: F, check_armed: bool) -> (F::Output, usize, u64) {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
     let mut log: Vec<String> = Vec::new();
     let mut executor_allocs = 0;
-    loop {
-        let poll = fut.as_mut().poll(&mut cx);
+    let (v, _) = block_on_with(fut, || {
         if check_armed {
             assert!(!is_alloc_forbidden(), "a poll left the thread armed");
         }
-        if let Poll::Ready(v) = poll {
-            return (v, log.len(), executor_allocs);
-        }
         let ((), stats) = measure(|| log.push(format!("poll {} pending", log.len() + 1)));
         executor_allocs += stats.allocs;
+    });
+    if check_armed {
+        assert!(!is_alloc_forbidden(), "the last poll left the thread armed");
     }
+    (v, log.len(), executor_allocs)
 }
 
 // ------------------------------------------------ single-thread executor

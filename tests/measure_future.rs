@@ -4,9 +4,13 @@
 #[global_allocator]
 static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
+#[path = "common/executor.rs"]
+mod executor;
+use executor::{Yield, block_on_with};
+
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -19,38 +23,19 @@ use alloc_guard::{
 
 // ---------------------------------------------------------------- helpers
 
-/// Returns `Pending` `n` times (waking itself each time), then `Ready`.
-struct Yield(u32);
-
-impl Future for Yield {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            return Poll::Ready(());
-        }
-        self.0 -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
 /// A single-thread executor with a no-op waker that, like a real one,
 /// allocates between polls (a log line per pending poll). Returns the
 /// output, the number of pending polls and what the executor did between
 /// polls.
 fn block_on<F: Future>(fut: F) -> (F::Output, usize, AllocStats) {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
     let mut log: Vec<String> = Vec::new();
     let mut between = AllocStats::default();
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return (v, log.len(), between);
-        }
+    let (v, _) = block_on_with(fut, || {
         let ((), s) = measure(|| log.push(format!("poll {} pending", log.len() + 1)));
         between.allocs += s.allocs;
         between.bytes_allocated += s.bytes_allocated;
-    }
+    });
+    (v, log.len(), between)
 }
 
 /// What a new thread does once, before it is measured.

@@ -12,6 +12,8 @@ mod assertions;
 mod budget;
 #[path = "common/child.rs"]
 mod child;
+#[path = "common/executor.rs"]
+mod executor;
 #[path = "it/guards.rs"]
 mod guards;
 #[path = "it/nesting.rs"]

@@ -163,8 +163,6 @@ mod control_flow {
     use std::future::Future;
     use std::hint::black_box;
     use std::num::ParseIntError;
-    use std::pin::{Pin, pin};
-    use std::task::{Context, Poll, Waker};
 
     use alloc_guard::{
         AllocBudget, assert_allocs, assert_no_alloc, assert_peak_bytes, is_alloc_forbidden,
@@ -172,35 +170,7 @@ mod control_flow {
 
     use crate::child;
 
-    /// Pending `n` times (waking itself each time), then ready.
-    struct Yield(u32);
-
-    impl Future for Yield {
-        type Output = ();
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            if self.0 == 0 {
-                return Poll::Ready(());
-            }
-            self.0 -= 1;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-
-    /// Polls `fut` to completion on this thread, running `between` after
-    /// each pending poll; returns the output and the number of polls.
-    fn block_on_with<F: Future>(fut: F, mut between: impl FnMut()) -> (F::Output, u32) {
-        let mut fut = pin!(fut);
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut polls = 0;
-        loop {
-            polls += 1;
-            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-                return (v, polls);
-            }
-            between();
-        }
-    }
+    use crate::executor::{Yield, block_on_with};
 
     /// Polls `fut` to completion; allocates nothing itself.
     fn block_on<F: Future>(fut: F) -> F::Output {

@@ -8,6 +8,8 @@ mod assertions;
 mod budget;
 #[path = "../common/child.rs"]
 mod child;
+#[path = "../common/executor.rs"]
+mod executor;
 mod guards;
 mod nesting;
 mod parallel;
