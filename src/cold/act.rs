@@ -87,6 +87,8 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
             let mut at = FixedBuf::new();
             let _ = format::write_offending_call(&mut at, &record);
             let thread = record.thread;
+            // Repeats are announced only once their site is published:
+            // never while its first report is still being resolved.
             sites::publish(
                 id,
                 SiteData {
@@ -98,15 +100,17 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
             );
             emit(&Violation::new(&record, guard, Policy::LogBacktrace, id, 1));
         }),
-        Seen::Again { id, count } if is_announced(count) => contained(|| {
-            emit(&Violation::new(
-                &record(),
-                guard,
-                Policy::LogBacktrace,
-                id,
-                count,
-            ));
-        }),
+        Seen::Again { id, count } if is_announced(count) && sites::site(id).is_some() => {
+            contained(|| {
+                emit(&Violation::new(
+                    &record(),
+                    guard,
+                    Policy::LogBacktrace,
+                    id,
+                    count,
+                ));
+            })
+        }
         Seen::Other { count } if is_announced(count) || count == 1 => {
             let _ = writeln!(
                 Stderr::new(),

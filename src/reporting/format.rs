@@ -103,13 +103,38 @@ pub(crate) fn write_offending_call(w: &mut dyn Write, v: &Record) -> fmt::Result
     }
 }
 
-/// Up to `max` frames from the offending call outwards, one per line; the
+/// Up to `max` lines of frames from the offending call outwards; the
 /// frames between the allocator and the offending call are summed up in
-/// one line, and std's frames further out are shown by name only.
-pub(crate) fn write_backtrace(w: &mut dyn Write, v: &Record, max: usize) -> fmt::Result {
+/// one line, std's frames further out are shown by name only, and with
+/// `fold` each run of a dependency's frames further out (an executor's) is
+/// one line, so the user's own frames stand out.
+pub(crate) fn write_backtrace(
+    w: &mut dyn Write,
+    v: &Record,
+    max: usize,
+    fold: bool,
+) -> fmt::Result {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     let mut result = Ok(());
     let (mut hidden, mut hidden_deps) = (0, 0);
-    let mut n = 0;
+    let (mut n, mut lines) = (0, 0);
+    // A run of folded frames: how many, and the first dependency's name.
+    let mut folded = 0;
+    let mut folded_crate = FixedBuf::<64>::new();
+    let flush = |w: &mut dyn Write, folded: &mut usize, name: &mut FixedBuf<64>| {
+        let r = match *folded {
+            0 => Ok(()),
+            f => writeln!(
+                w,
+                "      … {f} frame{} of {} and std",
+                plural(f),
+                name.as_str()
+            ),
+        };
+        *folded = 0;
+        name.clear();
+        r
+    };
     walk_frames(&v.frames, |sym, role| {
         if role == Role::Before {
             hidden += 1;
@@ -118,26 +143,49 @@ pub(crate) fn write_backtrace(w: &mut dyn Write, v: &Record, max: usize) -> fmt:
         }
         if role == Role::Offending && hidden > 0 {
             result = match hidden_deps {
-                0 => writeln!(w, "         ({hidden} frames in std's allocation path)"),
+                0 => writeln!(
+                    w,
+                    "         ({hidden} frame{} in std's allocation path)",
+                    plural(hidden)
+                ),
                 d => writeln!(
                     w,
-                    "         ({hidden} frames in std's and dependencies' allocation path, {d} of them dependencies')"
+                    "         ({hidden} frame{} in std's and dependencies' allocation path, {d} of them dependencies')",
+                    plural(hidden)
                 ),
             };
         }
-        result = result.and_then(|()| {
-            if role == Role::Offending {
-                writeln!(w, "   => {n:>2}: {sym}")
-            } else if sym.is_std() {
-                writeln!(w, "      {n:>2}: {}", sym.name)
-            } else {
-                writeln!(w, "      {n:>2}: {sym}")
+        let origin = sym.origin();
+        if fold
+            && role == Role::After
+            && (origin == Origin::Dependency || (folded > 0 && origin == Origin::Std))
+        {
+            if folded_crate.len() == 0 {
+                let _ = folded_crate.write_str(sym.dependency().unwrap_or("dependencies"));
             }
-        });
+            folded += 1;
+            n += 1;
+            return true;
+        }
+        if folded > 0 {
+            lines += 1;
+        }
+        result = result
+            .and_then(|()| flush(w, &mut folded, &mut folded_crate))
+            .and_then(|()| {
+                if role == Role::Offending {
+                    writeln!(w, "   => {n:>2}: {sym}")
+                } else if origin == Origin::Std {
+                    writeln!(w, "      {n:>2}: {}", sym.name)
+                } else {
+                    writeln!(w, "      {n:>2}: {sym}")
+                }
+            });
         n += 1;
-        result.is_ok() && n < max
+        lines += 1;
+        result.is_ok() && lines < max
     });
-    result
+    result.and_then(|()| flush(w, &mut folded, &mut folded_crate))
 }
 
 /// The full report written by `LogBacktrace` and `Abort`.
@@ -167,7 +215,7 @@ pub(crate) fn write_report(
     writeln!(w, " (policy {policy:?})")?;
     writeln!(w, "  thread: {} (tid {})", v.thread.as_str(), v.thread.tid)?;
     writeln!(w, "  backtrace:")?;
-    write_backtrace(w, v, 32)?;
+    write_backtrace(w, v, 18, true)?;
     if policy == Policy::Abort {
         writeln!(w, "alloc_guard: aborting (Policy::Abort)")?;
     }
@@ -217,5 +265,5 @@ pub(crate) fn write_summary(
         v.thread.as_str()
     )?;
     writeln!(w, "call stack of the first violation:")?;
-    write_backtrace(w, v, 12)
+    write_backtrace(w, v, 12, true)
 }

@@ -76,9 +76,15 @@ impl Symbol<'_> {
         }
     }
 
-    /// Part of std (`alloc`, `core`, `std` or a crate std vendors).
-    pub(crate) fn is_std(&self) -> bool {
-        self.origin() == Origin::Std
+    /// For a dependency's frame, its crate directory (`tokio-1.54.1`).
+    pub(crate) fn dependency(&self) -> Option<&str> {
+        let file = self.file.and_then(Path::to_str)?;
+        let (_, rest) = file
+            .split_once("/.cargo/registry/src/")
+            .and_then(|(_, r)| r.split_once('/'))
+            .or_else(|| file.split_once("/.cargo/git/checkouts/"))
+            .or_else(|| file.split_once("/vendor/"))?;
+        rest.split('/').next()
     }
 
     fn is_std_by_name(&self) -> bool {
@@ -446,11 +452,30 @@ mod tests {
     }
 
     #[test]
+    fn dependency_crate_directories() {
+        let reg = "/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/runtime/mod.rs";
+        assert_eq!(sym("f", Some(reg)).dependency(), Some("tokio-1.54.1"));
+        assert_eq!(
+            sym("f", Some("/h/.cargo/git/checkouts/dep-ab12/4f5e/src/a.rs")).dependency(),
+            Some("dep-ab12")
+        );
+        assert_eq!(
+            sym("f", Some("/b/app/vendor/regex/src/lib.rs")).dependency(),
+            Some("regex")
+        );
+        assert_eq!(sym("f", Some("src/main.rs")).dependency(), None);
+    }
+
+    #[test]
     fn std_frames_by_path_and_name() {
-        assert!(sym("grow_one", Some("/rustc/abc/library/alloc/src/raw_vec.rs")).is_std());
-        assert!(sym("alloc::raw_vec::finish_grow", None).is_std());
-        assert!(sym("<std::io::Stdout as std::io::Write>::write", None).is_std());
-        assert!(!sym("my_app::dsp::mix", Some("src/dsp.rs")).is_std());
+        let std = |name, file| sym(name, file).origin() == Origin::Std;
+        assert!(std(
+            "grow_one",
+            Some("/rustc/abc/library/alloc/src/raw_vec.rs")
+        ));
+        assert!(std("alloc::raw_vec::finish_grow", None));
+        assert!(std("<std::io::Stdout as std::io::Write>::write", None));
+        assert!(!std("my_app::dsp::mix", Some("src/dsp.rs")));
     }
 
     #[test]

@@ -337,7 +337,7 @@ struct Backtrace<'a>(&'a Record);
 
 impl fmt::Display for Backtrace<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        format::write_backtrace(f, self.0, usize::MAX)
+        format::write_backtrace(f, self.0, usize::MAX, false)
     }
 }
 
