@@ -56,3 +56,64 @@ fn a_direct_call_has_no_via_and_paths_are_relative() {
         "absolute path in:\n{msg}"
     );
 }
+
+#[test]
+fn nested_guards_on_plain_threads_each_name_their_own_line_and_guard() {
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                crate::child::quietly(|| {}); // the quiet panic hook, outside the guards
+                let (mut outer_line, mut inner_line, mut outer_guard, mut inner_guard) =
+                    (0, 0, 0, 0);
+                let mut inner_msg = String::new();
+                let outer_msg = expect_panic(|| {
+                    outer_guard = line!() + 1;
+                    let _outer = NoAllocGuard::new(Policy::Panic);
+                    inner_msg = expect_panic(|| {
+                        let _permit = alloc_guard::AllowAllocGuard::new();
+                        inner_guard = line!() + 1;
+                        let _inner = NoAllocGuard::allowing_frees(Policy::Panic);
+                        inner_line = line!() + 1;
+                        std::mem::forget(black_box(Box::new(1u8)));
+                    });
+                    outer_line = line!() + 1;
+                    std::mem::forget(black_box(Box::new(2u16)));
+                });
+                (
+                    outer_msg,
+                    outer_line,
+                    outer_guard,
+                    inner_msg,
+                    inner_line,
+                    inner_guard,
+                )
+            })
+        })
+        .collect();
+    for handle in handles {
+        let (outer_msg, outer_line, outer_guard, inner_msg, inner_line, inner_guard) =
+            handle.join().unwrap();
+        let first = outer_msg.lines().next().unwrap_or_default();
+        assert!(
+            first.contains(&format!("tests/it/reports.rs:{outer_line}:")),
+            "{outer_msg}"
+        );
+        assert!(
+            first.contains(&format!("guard made at tests/it/reports.rs:{outer_guard}:")),
+            "{outer_msg}"
+        );
+        assert!(
+            first.contains("1 violation;"),
+            "the inner scope's violation is its own:\n{outer_msg}"
+        );
+        let inner = inner_msg.lines().next().unwrap_or_default();
+        assert!(
+            inner.contains(&format!("tests/it/reports.rs:{inner_line}:")),
+            "{inner_msg}"
+        );
+        assert!(
+            inner.contains(&format!("guard made at tests/it/reports.rs:{inner_guard}:")),
+            "{inner_msg}"
+        );
+    }
+}
