@@ -38,8 +38,8 @@ fn main() {
     };
     println!("Does this allocate? ({profile} build)");
     println!();
-    println!("| snippet | allocations | bytes | verdict |");
-    println!("|---|---|---|---|");
+    println!("| snippet | allocations | bytes | frees | verdict |");
+    println!("|---|---|---|---|---|");
     for (snippet, stats) in &results {
         let mark = match snippet.expect {
             Expect::Stable { .. } => "",
@@ -47,10 +47,11 @@ fn main() {
             Expect::Environment => " ‡",
         };
         println!(
-            "| `{}` | {} | {} | {}{mark} |",
+            "| `{}` | {} | {} | {} | {}{mark} |",
             snippet.code.replace('|', "\\|"),
             allocations(stats),
             stats.bytes_allocated,
+            stats.deallocs,
             verdict(stats),
         );
     }

@@ -46,6 +46,25 @@ fn every_row_runs_and_the_catalogue_is_big_enough() {
     }
 }
 
+/// The verdict tells which guard a snippet passes: frees alone pass only
+/// `NoAllocGuard::allowing_frees` (a `Vec<String>::clear()` frees 4 times).
+#[test]
+fn the_verdict_counts_frees() {
+    let row = |code: &str| {
+        let snippet = CATALOGUE.iter().find(|s| s.code == code).expect(code);
+        (snippet.run)()
+    };
+    let clear = row("v.clear() of a Vec<String> of 4");
+    assert_eq!((clear.allocs, clear.reallocs, clear.deallocs), (0, 0, 4));
+    assert_eq!(
+        catalogue::verdict(&clear),
+        "frees only: passes `NoAllocGuard::allowing_frees`"
+    );
+    let kept = row("v.clear() then push (capacity kept)");
+    assert_eq!(catalogue::verdict(&kept), "passes `NoAllocGuard::new`");
+    assert_eq!(catalogue::verdict(&row("vec![0u8; 1024]")), "allocates");
+}
+
 /// Measurements are repeatable: running a stable row twice gives the same
 /// numbers (no hidden first-use allocation).
 #[test]

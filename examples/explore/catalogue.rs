@@ -136,6 +136,17 @@ pub const CATALOGUE: &[Snippet] = &[
         expect: stable(0, 0),
     },
     Snippet {
+        code: "v.clear() of a Vec<String> of 4",
+        run: || {
+            let mut v: Vec<String> = (0..4).map(|i| black_box(i.to_string())).collect();
+            m(|| {
+                v.clear(); // frees the 4 strings, keeps the Vec's buffer
+                black_box(&v);
+            })
+        },
+        expect: stable(0, 0),
+    },
+    Snippet {
         code: "String::new()",
         run: || m(|| black_box(String::new())),
         expect: stable(0, 0),
@@ -338,12 +349,13 @@ pub const CATALOGUE: &[Snippet] = &[
     },
 ];
 
-/// What a measurement says, in words.
+/// What a measurement says, in words: which guard the snippet passes.
 pub fn verdict(stats: &AllocStats) -> &'static str {
-    match (stats.allocs, stats.reallocs) {
-        (0, 0) => "no allocation",
-        (_, 0) => "allocates",
-        (0, _) => "reallocates",
+    match (stats.allocs, stats.reallocs, stats.deallocs) {
+        (0, 0, 0) => "passes `NoAllocGuard::new`",
+        (0, 0, _) => "frees only: passes `NoAllocGuard::allowing_frees`",
+        (_, 0, _) => "allocates",
+        (0, _, _) => "reallocates",
         _ => "allocates and reallocates",
     }
 }
