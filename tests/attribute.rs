@@ -351,7 +351,7 @@ fn log_form_reports_and_goes_on() {
     // (allowed: no report) and allocates and frees a Box (1 report).
     assert_eq!(err.matches("dealloc of 5 bytes").count(), 1, "{err}");
     assert_eq!(err.matches("dealloc of 3 bytes").count(), 0, "{err}");
-    assert_eq!(err.matches("alloc of 1 bytes").count(), 1, "{err}");
+    assert_eq!(err.matches("alloc of 1 byte").count(), 1, "{err}");
 }
 
 #[test]
@@ -850,7 +850,7 @@ guarded_fn!(via_dollar_crate);
 #[test]
 fn crate_path_guards_like_the_default() {
     let msg = expect_panic(aliased_leaky);
-    assert!(msg.contains("alloc of 1 bytes"), "{msg}");
+    assert!(msg.contains("alloc of 1 byte"), "{msg}");
     assert!(names_line(&msg, alloc_line()), "{msg}");
     assert!(
         msg.contains(&format!("guard made at tests/attribute.rs:{ALIASED_LINE}:")),
@@ -871,7 +871,7 @@ fn crate_path_guards_like_the_default() {
 
     assert_eq!(via_dollar_crate(false), 0);
     let msg = expect_panic(|| via_dollar_crate(true));
-    assert!(msg.contains("alloc of 1 bytes"), "{msg}");
+    assert!(msg.contains("alloc of 1 byte"), "{msg}");
     assert!(!is_alloc_forbidden());
 }
 

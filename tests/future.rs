@@ -217,7 +217,7 @@ fn a_future_moved_between_threads_is_guarded_where_it_is_polled() {
     .join()
     .unwrap();
     assert_ne!(first_thread, thread::current().id());
-    assert!(msg.0.contains("alloc of 1 bytes"), "{}", msg.0);
+    assert!(msg.0.contains("alloc of 1 byte"), "{}", msg.0);
     assert!(names_line(&msg.0, msg.1), "{}", msg.0);
 }
 

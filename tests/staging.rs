@@ -137,7 +137,7 @@ fn env_override_turns_panic_into_log() {
     assert_eq!(marker(&err, "survived"), 1);
     assert!(err.contains("policy LogBacktrace"), "{err}");
     assert!(
-        err.contains("alloc of 1 bytes (align 1) in a forbidden scope"),
+        err.contains("alloc of 1 byte (align 1) in a forbidden scope"),
         "{err}"
     );
     // Without the variable the same code panics.
@@ -220,7 +220,7 @@ fn set_enabled_and_set_policy_override_take_effect_mid_scope() {
     );
     assert!(out.status.success(), "{err}");
     assert!(
-        !err.contains("alloc of 1 bytes (align 1) in a forbidden scope"),
+        !err.contains("alloc of 1 byte (align 1) in a forbidden scope"),
         "{err}"
     );
     assert!(

@@ -595,7 +595,8 @@ pub mod __private {
                             write!(
                                 w,
                                 "assert_allocs!({expr}, {op} {n}) failed: expected {op} {n} \
-                                 allocations, got {} ({stats}){note}",
+                                 allocation{}, got {} ({stats}){note}",
+                                if n == 1 { "" } else { "s" },
                                 stats.allocs
                             )
                         };

@@ -216,10 +216,16 @@ pub(crate) struct Limits {
 
 impl fmt::Display for Limits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = |n: u64| if n == 1 { "" } else { "s" };
         match (self.allocs, self.peak_bytes) {
-            (u64::MAX, peak) => write!(f, "at most {peak} bytes at peak"),
-            (allocs, u64::MAX) => write!(f, "at most {allocs} allocations"),
-            (allocs, peak) => write!(f, "at most {allocs} allocations and {peak} bytes at peak"),
+            (u64::MAX, peak) => write!(f, "at most {peak} byte{} at peak", s(peak)),
+            (allocs, u64::MAX) => write!(f, "at most {allocs} allocation{}", s(allocs)),
+            (allocs, peak) => write!(
+                f,
+                "at most {allocs} allocation{} and {peak} byte{} at peak",
+                s(allocs),
+                s(peak)
+            ),
         }
     }
 }

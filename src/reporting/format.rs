@@ -23,13 +23,23 @@ pub(crate) fn describe(e: &Event) -> impl fmt::Display + '_ {
     impl fmt::Display for Describe<'_> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             let e = self.0;
+            let bytes = |n: usize| if n == 1 { "byte" } else { "bytes" };
             match e.op {
                 Operation::Realloc => write!(
                     f,
-                    "realloc from {} to {} bytes (align {})",
-                    e.old_size, e.size, e.align
+                    "realloc from {} to {} {} (align {})",
+                    e.old_size,
+                    e.size,
+                    bytes(e.size),
+                    e.align
                 ),
-                op => write!(f, "{op} of {} bytes (align {})", e.size, e.align),
+                op => write!(
+                    f,
+                    "{op} of {} {} (align {})",
+                    e.size,
+                    bytes(e.size),
+                    e.align
+                ),
             }
         }
     }

@@ -59,7 +59,7 @@ fn assert_allocs_too_few_during_unwinding_reports_without_aborting() {
     }
     assert_reported_during_unwinding(
         "assert_allocs_too_few_during_unwinding_reports_without_aborting",
-        "assert_allocs!(black_box(1 + 1), == 1) failed: expected == 1 allocations, got 0",
+        "assert_allocs!(black_box(1 + 1), == 1) failed: expected == 1 allocation, got 0",
     );
 }
 

@@ -51,7 +51,7 @@ fn assert_no_alloc_failure_names_the_offending_line() {
 fn assert_no_alloc_fails_on_a_free_and_a_realloc() {
     let b = black_box(Box::new(1u8));
     let msg = child::expect_panic(|| assert_no_alloc!(drop(b)));
-    assert!(msg.contains("first: dealloc of 1 bytes (align 1)"), "{msg}");
+    assert!(msg.contains("first: dealloc of 1 byte (align 1)"), "{msg}");
     let mut v = Vec::<u8>::with_capacity(1);
     v.push(0);
     let msg = child::expect_panic(|| assert_no_alloc!(v.push(1)));
@@ -75,7 +75,7 @@ fn assert_allocs_fails_when_over() {
 }
 
 #[test]
-#[should_panic(expected = "failed: expected >= 1 allocations, got 0 (0 allocs")]
+#[should_panic(expected = "failed: expected >= 1 allocation, got 0 (0 allocs")]
 fn assert_allocs_fails_when_under() {
     assert_allocs!(black_box(1 + 1), >= 1);
 }
@@ -94,7 +94,7 @@ fn assert_allocs_failure_names_the_first_allocation_over_the_bound() {
             == 1
         );
     });
-    assert!(msg.contains("expected == 1 allocations, got 2"), "{msg}");
+    assert!(msg.contains("expected == 1 allocation, got 2"), "{msg}");
     assert!(
         msg.contains("over the bound: 1 violation; first: alloc of 2 bytes (align 2)"),
         "{msg}"
@@ -439,7 +439,7 @@ mod control_flow {
         assert_eq!(at_least_one(false), Some(1));
         let msg = child::expect_panic(|| at_least_one(true));
         assert!(
-            msg.contains("failed: expected >= 1 allocations, got 0"),
+            msg.contains("failed: expected >= 1 allocation, got 0"),
             "{msg}"
         );
         assert!(msg.contains("left early"), "{msg}");
@@ -497,7 +497,7 @@ mod control_flow {
             "{err}"
         );
         assert!(
-            err.contains("2 violations; first: alloc of 1 bytes"),
+            err.contains("2 violations; first: alloc of 1 byte"),
             "{err}"
         );
         assert!(
@@ -505,7 +505,7 @@ mod control_flow {
             "{err}"
         );
         assert!(
-            err.contains("over the bound: 1 violation; first: alloc of 1 bytes"),
+            err.contains("over the bound: 1 violation; first: alloc of 1 byte"),
             "{err}"
         );
         assert_eq!(

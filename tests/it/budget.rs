@@ -28,7 +28,7 @@ fn over_the_count_panics_on_drop_with_the_first_excess_line() {
         drop((a, b));
     });
     assert!(
-        msg.contains("AllocBudget exceeded: expected at most 1 allocations, got 2 allocs"),
+        msg.contains("AllocBudget exceeded: expected at most 1 allocation, got 2 allocs"),
         "{msg}"
     );
     assert!(
@@ -87,7 +87,7 @@ fn an_inner_budget_counts_toward_the_outer_one() {
         } // the inner budget is satisfied
     });
     assert!(
-        msg.contains("AllocBudget exceeded: expected at most 1 allocations, got 5 allocs"),
+        msg.contains("AllocBudget exceeded: expected at most 1 allocation, got 5 allocs"),
         "{msg}"
     );
 }
