@@ -20,6 +20,8 @@ static FORMAT_LINE: AtomicU32 = AtomicU32::new(0);
 static GROW_LINE: AtomicU32 = AtomicU32::new(0);
 static BOX_LINE: AtomicU32 = AtomicU32::new(0);
 static LONGEST: AtomicUsize = AtomicUsize::new(0);
+/// Every report the hook got, in order: (site, is a repeat announcement).
+static EVENTS: std::sync::Mutex<Vec<(u32, bool)>> = std::sync::Mutex::new(Vec::new());
 
 async fn handle(id: u32, scratch: &mut Vec<u32>) -> usize {
     FORMAT_LINE.store(line!() + 1, Ordering::Relaxed);
@@ -37,6 +39,7 @@ async fn handle(id: u32, scratch: &mut Vec<u32>) -> usize {
 fn three_offending_lines_are_three_sites() {
     // Reports go to this hook (quiet): it keeps the longest report's length.
     alloc_guard::set_reporter(|v| {
+        EVENTS.lock().unwrap().push((v.site_id(), v.is_repeat()));
         let lines = v.to_string().lines().count();
         LONGEST.fetch_max(lines, Ordering::Relaxed);
         if lines >= 25 {
@@ -101,6 +104,18 @@ fn three_offending_lines_are_three_sites() {
         assert_eq!(site.deallocs, 0, "{}", site.location);
     }
     assert_eq!(report.other_sites(), 0);
+    // No repeat is announced before its site's first report.
+    let events = EVENTS.lock().unwrap();
+    for (i, &(site, repeat)) in events.iter().enumerate() {
+        if repeat {
+            assert!(
+                events[..i].contains(&(site, false)),
+                "site #{site} announced before its first report: {events:?}"
+            );
+        }
+    }
+    assert!(events.iter().filter(|e| !e.1).count() >= 3, "{events:?}");
+    drop(events);
     // The executor's frames are folded: each report stays short.
     let longest = LONGEST.load(Ordering::Relaxed);
     assert!((5..25).contains(&longest), "a report of {longest} lines");

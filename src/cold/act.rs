@@ -73,7 +73,7 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
             let record = record();
             let source = format::site_key(&record, guard);
             if let Some((target, count)) = sites::merge_into_same_source(id, source) {
-                if is_announced(count) {
+                if is_announced(count) && sites::is_reported(target) {
                     emit(&Violation::new(
                         &record,
                         guard,
@@ -87,8 +87,6 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
             let mut at = FixedBuf::new();
             let _ = format::write_offending_call(&mut at, &record);
             let thread = record.thread;
-            // Repeats are announced only once their site is published:
-            // never while its first report is still being resolved.
             sites::publish(
                 id,
                 SiteData {
@@ -98,9 +96,12 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
                     at,
                 },
             );
+            // Repeats are announced only after this first report is written
+            // (or its writing ended by a caught panic): never before it.
+            let _reported = MarkReported(id);
             emit(&Violation::new(&record, guard, Policy::LogBacktrace, id, 1));
         }),
-        Seen::Again { id, count } if is_announced(count) && sites::site(id).is_some() => {
+        Seen::Again { id, count } if is_announced(count) && sites::is_reported(id) => {
             contained(|| {
                 emit(&Violation::new(
                     &record(),
@@ -119,6 +120,15 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
             );
         }
         _ => {}
+    }
+}
+
+/// Marks a site's first report as written when dropped (also by unwinding).
+struct MarkReported(u32);
+
+impl Drop for MarkReported {
+    fn drop(&mut self) {
+        sites::mark_reported(self.0);
     }
 }
 

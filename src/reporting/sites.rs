@@ -36,6 +36,9 @@ pub(crate) struct SiteData {
 struct Slot {
     hash: AtomicU64,
     ready: AtomicBool,
+    /// The first report of this site has been written (or its writing
+    /// ended by a caught panic): repeats may be announced.
+    reported: AtomicBool,
     count: AtomicU64,
     /// Non-zero: this slot's call stack is the same site as slot `alias`
     /// (the same user line under the same guard), which counts for both.
@@ -57,6 +60,7 @@ impl Slot {
         Slot {
             hash: AtomicU64::new(0),
             ready: AtomicBool::new(false),
+            reported: AtomicBool::new(false),
             count: AtomicU64::new(0),
             alias: AtomicU32::new(0),
             op: AtomicU8::new(0),
@@ -224,6 +228,18 @@ pub(crate) fn publish(id: u32, data: SiteData) {
     // calls this, once, before `ready` is set; nobody reads `data` earlier.
     unsafe { *slot.data.get() = data };
     slot.ready.store(true, Ordering::Release);
+}
+
+/// Marks site `id`'s first report as written.
+pub(crate) fn mark_reported(id: u32) {
+    if let Some(slot) = slot(id) {
+        slot.reported.store(true, Ordering::Release);
+    }
+}
+
+/// Whether site `id`'s first report has been written.
+pub(crate) fn is_reported(id: u32) -> bool {
+    slot(id).is_some_and(|s| s.reported.load(Ordering::Acquire))
 }
 
 /// The recorded data of site `id`, once published.
