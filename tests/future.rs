@@ -10,13 +10,13 @@ mod child;
 #[path = "common/executor.rs"]
 mod executor;
 use child::{expect_panic, panic_message};
-use executor::{Yield, block_on_with};
+use executor::{Alarm, Yield, block_on_with};
 
 use std::cell::Cell;
 use std::future::Future;
 use std::hint::black_box;
-use std::sync::{Arc, Condvar, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Waker};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -222,54 +222,6 @@ fn a_future_moved_between_threads_is_guarded_where_it_is_polled() {
 }
 
 // ------------------------------------------------- multi-thread runtime
-
-/// A one-shot wake-up from outside the runtime: the task parks its waker
-/// here (no allocation: a waker clone is a reference count), and a helper
-/// thread wakes it a little later.
-#[derive(Default)]
-struct Alarm {
-    slot: Mutex<(Option<Waker>, bool)>,
-    changed: Condvar,
-}
-
-impl Alarm {
-    /// Pending until the helper thread has rung.
-    fn wait(self: &Arc<Self>) -> impl Future<Output = ()> + '_ {
-        std::future::poll_fn(move |cx| {
-            let mut slot = self.slot.lock().unwrap();
-            if std::mem::take(&mut slot.1) {
-                return Poll::Ready(());
-            }
-            slot.0 = Some(cx.waker().clone());
-            self.changed.notify_one();
-            Poll::Pending
-        })
-    }
-
-    /// Runs on a helper thread until `stop`: rings each parked waker after
-    /// a short delay.
-    fn ring_until(&self, stop: &std::sync::atomic::AtomicBool) {
-        use std::sync::atomic::Ordering::Relaxed;
-        while !stop.load(Relaxed) {
-            let waker = {
-                let mut slot = self.slot.lock().unwrap();
-                while slot.0.is_none() && !stop.load(Relaxed) {
-                    slot = self
-                        .changed
-                        .wait_timeout(slot, Duration::from_millis(20))
-                        .unwrap()
-                        .0;
-                }
-                slot.1 = true;
-                slot.0.take()
-            };
-            thread::sleep(Duration::from_millis(2));
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }
-    }
-}
 
 /// Spawns a task on a 4-worker tokio runtime that waits on the alarm until
 /// it has been polled on at least two worker threads, then runs `last`.

@@ -6,13 +6,13 @@ static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
 #[path = "common/executor.rs"]
 mod executor;
-use executor::{Yield, block_on_with};
+use executor::{Alarm, Yield, block_on_with};
 
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
@@ -221,53 +221,6 @@ fn a_future_moved_between_threads_is_measured_on_each() {
 }
 
 // ------------------------------------------------- multi-thread runtime
-
-/// A one-shot wake-up from outside the runtime: the task parks its waker
-/// here (no allocation: a waker clone is a reference count), and a helper
-/// thread wakes it a little later.
-#[derive(Default)]
-struct Alarm {
-    slot: Mutex<(Option<Waker>, bool)>,
-    changed: Condvar,
-}
-
-impl Alarm {
-    /// Pending until the helper thread has rung.
-    fn wait(self: &Arc<Self>) -> impl Future<Output = ()> + '_ {
-        std::future::poll_fn(move |cx| {
-            let mut slot = self.slot.lock().unwrap();
-            if std::mem::take(&mut slot.1) {
-                return Poll::Ready(());
-            }
-            slot.0 = Some(cx.waker().clone());
-            self.changed.notify_one();
-            Poll::Pending
-        })
-    }
-
-    /// Runs on a helper thread until `stop`: rings each parked waker after
-    /// a short delay.
-    fn ring_until(&self, stop: &AtomicBool) {
-        while !stop.load(Relaxed) {
-            let waker = {
-                let mut slot = self.slot.lock().unwrap();
-                while slot.0.is_none() && !stop.load(Relaxed) {
-                    slot = self
-                        .changed
-                        .wait_timeout(slot, Duration::from_millis(20))
-                        .unwrap()
-                        .0;
-                }
-                slot.1 = true;
-                slot.0.take()
-            };
-            thread::sleep(Duration::from_millis(2));
-            if let Some(w) = waker {
-                w.wake();
-            }
-        }
-    }
-}
 
 /// On a 4-worker tokio runtime, a task allocates a 32-byte box in each
 /// poll and keeps it, until it has been polled on two worker threads; then
