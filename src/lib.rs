@@ -185,8 +185,11 @@ pub use api::measure_future::{MeasureFuture, measure_future};
 pub use api::nesting::guard_depth;
 pub use api::runtime_policy::{PolicyOverride, policy_override, set_enabled, set_policy_override};
 pub use api::stats::{AllocStats, global_stats, measure, thread_stats, uncounted};
-pub use api::summary::{Report, SiteReport, print_report_at_exit, report};
+pub use api::summary::{Report, SiteReport, SuppressionReport, print_report_at_exit, report};
+pub use api::suppress::{SuppressionError, load_suppressions, suppress};
 pub use api::violation_count::{reset_violation_count, violation_count};
+pub use reporting::call_site::CallSite;
+pub use reporting::output::{ReportFormat, report_format, set_report_format};
 pub use reporting::sink::{ReporterAlreadySet, set_reporter};
 pub use reporting::violation::Violation;
 pub use state::event::Operation;
@@ -208,7 +211,12 @@ pub mod staging {
     pub use crate::api::runtime_policy::{
         PolicyOverride, policy_override, set_enabled, set_policy_override,
     };
-    pub use crate::api::summary::{Report, SiteReport, print_report_at_exit, report};
+    pub use crate::api::summary::{
+        Report, SiteReport, SuppressionReport, print_report_at_exit, report,
+    };
+    pub use crate::api::suppress::{SuppressionError, load_suppressions, suppress};
+    pub use crate::reporting::call_site::CallSite;
+    pub use crate::reporting::output::{ReportFormat, report_format, set_report_format};
     pub use crate::reporting::sink::{ReporterAlreadySet, set_reporter};
     pub use crate::reporting::violation::Violation;
 }

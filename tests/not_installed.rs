@@ -6,6 +6,9 @@ use std::process::Command;
 
 use alloc_guard::{AllocBudget, NoAllocGuard, Policy};
 
+#[path = "common/child.rs"]
+mod child;
+
 const FIX: &str = "#[global_allocator] static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();";
 
 fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
@@ -51,6 +54,25 @@ fn a_guard_warns_once_on_stderr_naming_the_fix() {
     );
     assert!(err.contains(FIX), "{err}");
     assert!(err.contains("MARKER survived"), "{err}");
+}
+
+#[test]
+fn alloc_guard_quiet_silences_the_warning() {
+    if child::is_child() {
+        let _guard = NoAllocGuard::new(Policy::Panic);
+        drop(black_box(Box::new(1)));
+        eprintln!("MARKER survived");
+        return;
+    }
+    let out = child::rerun(
+        "alloc_guard_quiet_silences_the_warning",
+        &[("ALLOC_GUARD_QUIET", "1")],
+    );
+    out.assert_finished();
+    let err = child::stderr(&out);
+    assert!(out.passed(), "{err}");
+    assert!(err.contains("MARKER survived"), "{err}");
+    assert!(!err.contains("alloc_guard"), "{err}");
 }
 
 #[test]

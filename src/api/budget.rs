@@ -89,10 +89,10 @@ impl AllocBudget {
     #[track_caller]
     pub fn new(max_allocs: u64, max_peak_bytes: u64) -> Self {
         install::require("AllocBudget");
-        if !records::prepared() {
-            install::prepare_thread();
-        }
         let site = Location::caller();
+        if !records::prepared() {
+            install::prepare_thread(site);
+        }
         let peak = PeakScope::enter();
         let before = thread_stats();
         let saved = with_state(|s| Saved {

@@ -143,7 +143,7 @@ impl NoAllocGuard {
     #[inline(always)]
     fn forbidding_at(bits: u8, policy: Policy, site: &'static Location<'static>) -> Self {
         if !records::prepared() {
-            install::prepare_thread();
+            install::prepare_thread(site);
         }
         with_state(|s| NoAllocGuard {
             saved: Saved {

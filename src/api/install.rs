@@ -3,13 +3,15 @@
 //! each thread's preparation for guards, made outside the allocator.
 
 use core::fmt::Write;
+use core::panic::Location;
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use once_cell::race::OnceBool;
 
-use super::runtime_policy::load_env_once;
+use super::environment::{is_quiet, load_once};
 use crate::cold::{fork, records};
 use crate::reporting::stderr::Stderr;
+use crate::reporting::symbols::{Origin, origin_of_file};
 use crate::state::thread_state::{internally, system, with_state};
 
 /// The line to add, quoted by every message about a missing allocator.
@@ -51,22 +53,24 @@ fn probe() -> bool {
     seen
 }
 
-/// Called when a guard or budget is made on a thread that has not made one
-/// before (outside the allocator): registers the thread (through the
-/// probe), maps the memory its violations are recorded in, and once per
-/// process reads the environment and registers the fork handlers — or warns,
-/// once per process, that guards are blind.
+/// Called when a guard or budget (made at `site`) is made on a thread that
+/// has not made one before (outside the allocator): registers the thread
+/// (through the probe), maps the memory its violations are recorded in, and
+/// once per process reads the environment and registers the fork handlers
+/// — or warns, once per process, that guards are blind.
 #[cold]
 #[inline(never)]
-pub(crate) fn prepare_thread() {
-    load_env_once();
+pub(crate) fn prepare_thread(site: &'static Location<'static>) {
+    load_once();
     let installed = is_installed();
     records::prepare(installed);
     if !installed {
-        warn_once(
-            "CountingAlloc is not the global allocator, so NoAllocGuard cannot see \
-             allocations and will report nothing.",
-        );
+        if should_warn_blind(site) {
+            warn_once(
+                "CountingAlloc is not the global allocator, so NoAllocGuard cannot see \
+                 allocations and will report nothing.",
+            );
+        }
         return;
     }
     if with_state(|s| s.has_system(system::UNREGISTERED)) {
@@ -85,6 +89,14 @@ pub(crate) fn prepare_thread() {
              report"
         );
     }
+}
+
+/// Whether a guard made at `site` without the counting allocator is worth a
+/// warning: not if `ALLOC_GUARD_QUIET` says so, nor if the guard is a
+/// dependency's (a library that guards its own code must not make every
+/// binary built without the counting allocator print a warning naming it).
+fn should_warn_blind(site: &Location<'_>) -> bool {
+    !is_quiet() && origin_of_file(site.file()) == Origin::User
 }
 
 fn warn_once(what: &str) {

@@ -9,17 +9,13 @@
 //! else each guard acts by the policy it was made with. The environment
 //! variable only sets the state the process starts in: it is read once,
 //! outside the allocator, when the process makes its first guard or first
-//! calls one of these functions; calls at run time replace it. The
+//! calls one of these functions; calls at run time replace it (see
+//! `environment.rs` for every variable). The
 //! assertion macros and budgets are never affected: they are tests.
 
-use core::fmt::Write;
-
-use once_cell::race::OnceBool;
-
+use super::environment::load_once;
 use crate::cold::settings;
-use crate::reporting::stderr::Stderr;
 use crate::state::policy::Policy;
-use crate::state::thread_state::internally;
 
 /// The run-time override in force, as [`policy_override`] returns it.
 ///
@@ -40,40 +36,6 @@ pub enum PolicyOverride {
     Off,
     /// Every guard acts by this policy, whatever it was made with.
     All(Policy),
-}
-
-/// Reads `ALLOC_GUARD_POLICY` once per process (outside the allocator: it
-/// allocates, as library-internal work, and takes std's environment lock).
-pub(crate) fn load_env_once() {
-    static LOADED: OnceBool = OnceBool::new();
-    LOADED.get_or_init(|| {
-        internally(|| {
-            if let Some(value) = std::env::var_os("ALLOC_GUARD_POLICY") {
-                apply_env(value.to_str());
-            }
-        });
-        true
-    });
-}
-
-/// Applies one value of `ALLOC_GUARD_POLICY` (any case); warns about an
-/// unknown one, naming the accepted values.
-fn apply_env(value: Option<&str>) {
-    match value.map(str::to_ascii_lowercase).as_deref() {
-        Some("off") => settings::set_off(true),
-        Some("log") => settings::force(Some(Policy::LogBacktrace)),
-        Some("panic") => settings::force(Some(Policy::Panic)),
-        Some("abort") => settings::force(Some(Policy::Abort)),
-        Some("" | "guard") => {}
-        _ => {
-            let _ = writeln!(
-                Stderr::new(),
-                "alloc_guard: warning: ignoring ALLOC_GUARD_POLICY={:?}: use off, log, panic, \
-                 abort or guard (each guard's own policy)",
-                value.unwrap_or("<not UTF-8>")
-            );
-        }
-    }
 }
 
 /// Turns every [`NoAllocGuard`](crate::NoAllocGuard) off (`false`: their
@@ -100,7 +62,7 @@ fn apply_env(value: Option<&str>) {
 /// }
 /// ```
 pub fn set_enabled(enabled: bool) {
-    load_env_once();
+    load_once();
     settings::set_off(!enabled);
 }
 
@@ -127,7 +89,7 @@ pub fn set_enabled(enabled: bool) {
 /// }
 /// ```
 pub fn set_policy_override(policy: Option<Policy>) {
-    load_env_once();
+    load_once();
     settings::force(policy);
 }
 
@@ -145,7 +107,7 @@ pub fn set_policy_override(policy: Option<Policy>) {
 /// assert_eq!(alloc_guard::policy_override(), PolicyOverride::Own);
 /// ```
 pub fn policy_override() -> PolicyOverride {
-    load_env_once();
+    load_once();
     if settings::is_off() {
         return PolicyOverride::Off;
     }

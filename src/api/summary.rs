@@ -5,9 +5,11 @@ use core::fmt::{self, Write};
 use core::panic::Location;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::reporting::format::describe;
+use crate::reporting::call_site::CallSite;
+use crate::reporting::sink::{contained, emit_summary};
 use crate::reporting::sites::{OpCounts, other_sites, published};
 use crate::reporting::stderr::Stderr;
+use crate::reporting::summary::{self, Live, RuleLine, SiteLine, Summary};
 use crate::state::event::{Event, Operation};
 use crate::sys;
 
@@ -45,6 +47,8 @@ pub struct SiteReport {
     pub guard: Option<&'static Location<'static>>,
     /// The offending call: "function (file:line:col)".
     pub location: String,
+    /// The offending call as fields (function, file, line, column).
+    pub call_site: CallSite,
 }
 
 /// Every site seen under `Policy::LogBacktrace` so far, with counts; see
@@ -59,6 +63,28 @@ pub struct SiteReport {
 pub struct Report {
     sites: Vec<SiteReport>,
     other: u64,
+    suppressions: Vec<SuppressionReport>,
+}
+
+/// A suppression rule and the violations it kept out of the reports (see
+/// [`suppress`](crate::staging::suppress)).
+///
+/// ```
+/// alloc_guard::staging::suppress("function:my_app::warm_up").unwrap();
+/// let report = alloc_guard::report();
+/// let rule = &report.suppressions()[0];
+/// assert_eq!(rule.rule, "function:my_app::warm_up");
+/// assert_eq!((rule.count, rule.sites), (0, 0)); // matched nothing yet
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressionReport {
+    /// The rule as written: `function:…`, `file:…` or `stack:…`.
+    pub rule: String,
+    /// Violations it suppressed.
+    pub count: u64,
+    /// Distinct sites it matched.
+    pub sites: u64,
 }
 
 impl Report {
@@ -80,22 +106,43 @@ impl Report {
         self.other
     }
 
-    /// Total violations seen under `Policy::LogBacktrace`.
+    /// Every suppression rule, in the order added, with what it
+    /// suppressed (a rule that matched nothing has a count of 0).
+    ///
+    /// ```
+    /// assert!(alloc_guard::report().suppressions().iter().all(|r| r.sites <= r.count));
+    /// ```
+    pub fn suppressions(&self) -> &[SuppressionReport] {
+        &self.suppressions
+    }
+
+    /// Total violations seen under `Policy::LogBacktrace`: reported (at a
+    /// site or after the table filled) and suppressed.
     ///
     /// ```
     /// let r = alloc_guard::report();
-    /// assert_eq!(r.total(), r.sites().iter().map(|s| s.count).sum::<u64>() + r.other_sites());
+    /// let suppressed: u64 = r.suppressions().iter().map(|s| s.count).sum();
+    /// assert_eq!(
+    ///     r.total(),
+    ///     r.sites().iter().map(|s| s.count).sum::<u64>() + r.other_sites() + suppressed
+    /// );
     /// ```
     pub fn total(&self) -> u64 {
-        self.sites.iter().map(|s| s.count).sum::<u64>() + self.other
+        let (reported, suppressed) = self.totals();
+        reported + suppressed
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_summary(
-            f,
-            self.sites.iter().map(|s| Line {
+        summary::write_text(f, self, "alloc_guard: ")
+    }
+}
+
+impl Summary for Report {
+    fn each_site(&self, visit: &mut dyn FnMut(SiteLine<'_>)) {
+        for s in &self.sites {
+            visit(SiteLine {
                 id: s.id,
                 counts: OpCounts {
                     allocs: s.allocs,
@@ -110,80 +157,26 @@ impl fmt::Display for Report {
                 },
                 thread: &s.thread,
                 guard: s.guard,
-                at: &s.location,
-            }),
-            self.other,
-        )
-    }
-}
-
-struct Line<'a> {
-    id: u32,
-    counts: OpCounts,
-    event: Event,
-    thread: &'a str,
-    guard: Option<&'static Location<'static>>,
-    at: &'a str,
-}
-
-fn write_summary<'a>(
-    w: &mut dyn Write,
-    lines: impl Iterator<Item = Line<'a>>,
-    other: u64,
-) -> fmt::Result {
-    writeln!(
-        w,
-        "alloc_guard: summary of violations under Policy::LogBacktrace"
-    )?;
-    let mut any = false;
-    for l in lines {
-        any = true;
-        let count = l.counts.total();
-        write!(
-            w,
-            "  site #{}: {count} time{}",
-            l.id,
-            if count == 1 { "" } else { "s" }
-        )?;
-        let OpCounts {
-            allocs,
-            reallocs,
-            deallocs,
-        } = l.counts;
-        if [allocs, reallocs, deallocs]
-            .iter()
-            .filter(|&&n| n > 0)
-            .count()
-            > 1
-        {
-            let s = |n: u64| if n == 1 { "" } else { "s" };
-            write!(
-                w,
-                " ({allocs} alloc{}, {reallocs} realloc{}, {deallocs} dealloc{})",
-                s(allocs),
-                s(reallocs),
-                s(deallocs)
-            )?;
-        }
-        write!(
-            w,
-            "; first: {} at {} on thread '{}'",
-            describe(&l.event),
-            l.at,
-            l.thread
-        )?;
-        match l.guard {
-            Some(g) => writeln!(w, "; guard made at {g}")?,
-            None => writeln!(w)?,
+                call: &s.call_site,
+            });
         }
     }
-    if other > 0 {
-        writeln!(w, "  other sites (table full): {other} times")?;
+
+    fn each_rule(&self, visit: &mut dyn FnMut(RuleLine<'_>)) {
+        for r in &self.suppressions {
+            let (target, pattern) = r.rule.split_once(':').unwrap_or(("", &r.rule));
+            visit(RuleLine {
+                target,
+                pattern,
+                count: r.count,
+                sites: r.sites,
+            });
+        }
     }
-    if !any && other == 0 {
-        writeln!(w, "  none")?;
+
+    fn other_sites(&self) -> u64 {
+        self.other
     }
-    Ok(())
 }
 
 /// Every distinct call site seen under `Policy::LogBacktrace` so far, with
@@ -208,8 +201,17 @@ fn write_summary<'a>(
 /// }
 /// ```
 pub fn report() -> Report {
+    let mut suppressions = Vec::new();
+    Live.each_rule(&mut |r| {
+        suppressions.push(SuppressionReport {
+            rule: summary::rule_text(r.target, r.pattern).to_string(),
+            count: r.count,
+            sites: r.sites,
+        });
+    });
     Report {
         sites: published()
+            .filter(|(_, _, d)| d.suppressed_by == 0)
             .map(|(id, counts, d)| SiteReport {
                 id,
                 count: counts.total(),
@@ -221,16 +223,21 @@ pub fn report() -> Report {
                 align: d.event.align,
                 thread: d.thread.as_str().to_owned(),
                 guard: d.guard,
-                location: d.at.as_str().to_owned(),
+                location: d.call.to_string(),
+                call_site: d.call,
             })
             .collect(),
         other: other_sites(),
+        suppressions,
     }
 }
 
-/// Prints the [`report`] to stderr when the process exits normally
-/// (returning from `main` or calling `std::process::exit`); registered once
-/// however often it is called. Written without allocating or locking.
+/// Writes the [`report`] when the process exits normally (returning from
+/// `main` or calling `std::process::exit`), through the active sink: a
+/// `tracing` subscriber or the `log` crate with their features, else
+/// stderr, as text or JSON ([`set_report_format`](crate::staging::set_report_format));
+/// nothing if no violation was seen. Registered once however often it is
+/// called; on stderr, written without allocating or locking.
 ///
 /// ```
 /// alloc_guard::print_report_at_exit();
@@ -249,14 +256,5 @@ pub fn print_report_at_exit() {
 }
 
 extern "C" fn print_at_exit() {
-    let mut err = Stderr::new();
-    let lines = published().map(|(id, counts, d)| Line {
-        id,
-        counts,
-        event: d.event,
-        thread: d.thread.as_str(),
-        guard: d.guard,
-        at: d.at.as_str(),
-    });
-    let _ = write_summary(&mut err, lines, other_sites());
+    contained(|| emit_summary(&Live));
 }

@@ -12,12 +12,13 @@
 use core::fmt::Write;
 
 use super::records;
+use crate::reporting::call_site::CallSite;
 use crate::reporting::capture::{Frames, Record, ThreadName};
-use crate::reporting::fixed_buf::FixedBuf;
 use crate::reporting::format;
 use crate::reporting::sink::{contained, emit};
 use crate::reporting::sites::{self, Seen, SiteData};
 use crate::reporting::stderr::Stderr;
+use crate::reporting::suppressions;
 use crate::reporting::violation::Violation;
 use crate::state::event::Event;
 use crate::state::policy::Policy;
@@ -73,7 +74,7 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
             let record = record();
             let source = format::site_key(&record, guard);
             if let Some((target, count)) = sites::merge_into_same_source(id, source) {
-                if is_announced(count) && sites::is_reported(target) {
+                if is_announced(count) && is_reportable(target) {
                     emit(&Violation::new(
                         &record,
                         guard,
@@ -84,8 +85,9 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
                 }
                 return;
             }
-            let mut at = FixedBuf::new();
-            let _ = format::write_offending_call(&mut at, &record);
+            let call = CallSite::resolve(&record);
+            // Decided once per site; its repeats follow the decision.
+            let suppressed_by = suppressions::matching(&record, &call);
             let thread = record.thread;
             sites::publish(
                 id,
@@ -93,25 +95,26 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
                     event,
                     thread,
                     guard,
-                    at,
+                    call,
+                    suppressed_by,
                 },
             );
             // Repeats are announced only after this first report is written
             // (or its writing ended by a caught panic): never before it.
             let _reported = MarkReported(id);
-            emit(&Violation::new(&record, guard, Policy::LogBacktrace, id, 1));
+            if suppressed_by == 0 {
+                emit(&Violation::new(&record, guard, Policy::LogBacktrace, id, 1));
+            }
         }),
-        Seen::Again { id, count } if is_announced(count) && sites::is_reported(id) => {
-            contained(|| {
-                emit(&Violation::new(
-                    &record(),
-                    guard,
-                    Policy::LogBacktrace,
-                    id,
-                    count,
-                ));
-            })
-        }
+        Seen::Again { id, count } if is_announced(count) && is_reportable(id) => contained(|| {
+            emit(&Violation::new(
+                &record(),
+                guard,
+                Policy::LogBacktrace,
+                id,
+                count,
+            ));
+        }),
         Seen::Other { count } if is_announced(count) || count == 1 => {
             let _ = writeln!(
                 Stderr::new(),
@@ -130,6 +133,12 @@ impl Drop for MarkReported {
     fn drop(&mut self) {
         sites::mark_reported(self.0);
     }
+}
+
+/// Whether repeats of site `id` may be announced: its first report is
+/// written, and no suppression rule matched it.
+fn is_reportable(id: u32) -> bool {
+    sites::is_reported(id) && !sites::is_suppressed(id)
 }
 
 /// 10, 100, 1,000, …: when a repeated site is announced again.

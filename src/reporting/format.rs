@@ -11,6 +11,7 @@
 use core::fmt::{self, Write};
 use core::panic::Location;
 
+use super::call_site::CallSite;
 use super::capture::Record;
 use super::fixed_buf::FixedBuf;
 use super::symbols::{Found, Origin, Role, walk_frames};
@@ -78,39 +79,6 @@ pub(crate) fn site_key(v: &Record, guard: Option<&Location<'_>>) -> u64 {
     // operation say where.
     let key = if found == Found::User { h } else { whole_stack };
     core::hash::Hasher::finish(&key).max(1)
-}
-
-/// The offending call: "function (file:line:col)" of the first frame of the
-/// user's code, with " via …" naming the dependency that made the call
-/// when one did; without a frame of the user's code, the first frame
-/// outside std, saying so.
-pub(crate) fn write_offending_call(w: &mut dyn Write, v: &Record) -> fmt::Result {
-    let mut result = Ok(());
-    let mut via = FixedBuf::<256>::new();
-    let found = walk_frames(&v.frames, |sym, role| match role {
-        Role::Before => {
-            if via.len() == 0 && sym.origin() == Origin::Dependency {
-                let _ = write!(via, "{sym}");
-            }
-            true
-        }
-        Role::Offending => {
-            result = write!(w, "{sym}");
-            false
-        }
-        Role::After => false,
-    });
-    result?;
-    match found {
-        Found::User if via.len() > 0 => write!(w, " via {}", via.as_str()),
-        Found::User => Ok(()),
-        Found::OutsideStd => {
-            w.write_str(" (no frame of your code on the stack: the first frame outside std)")
-        }
-        Found::Nothing => {
-            w.write_str("<unknown: no frame outside std, or no symbols for this call stack>")
-        }
-    }
 }
 
 /// Up to `max` lines of frames from the offending call outwards; the
@@ -198,25 +166,23 @@ pub(crate) fn write_backtrace(
     result.and_then(|()| flush(w, &mut folded, &mut folded_crate))
 }
 
-/// The full report written by `LogBacktrace` and `Abort`.
+/// The full report written by `LogBacktrace` and `Abort`, its headlines
+/// starting with `prefix`.
 pub(crate) fn write_report(
     w: &mut dyn Write,
     v: &Record,
     site: Option<&Location<'_>>,
     policy: Policy,
     site_id: u32,
+    prefix: &str,
 ) -> fmt::Result {
-    write!(
-        w,
-        "alloc_guard: {} in a forbidden scope",
-        describe(&v.event)
-    )?;
+    write!(w, "{prefix}{} in a forbidden scope", describe(&v.event))?;
     if site_id > 0 {
         write!(w, " (site #{site_id})")?;
     }
     writeln!(w)?;
     w.write_str("  at:     ")?;
-    write_offending_call(w, v)?;
+    write!(w, "{}", CallSite::resolve(v))?;
     w.write_str("\n  guard:  ")?;
     match site {
         Some(site) => write!(w, "{site}")?,
@@ -227,7 +193,7 @@ pub(crate) fn write_report(
     writeln!(w, "  backtrace:")?;
     write_backtrace(w, v, 18, true)?;
     if policy == Policy::Abort {
-        writeln!(w, "alloc_guard: aborting (Policy::Abort)")?;
+        writeln!(w, "{prefix}aborting (Policy::Abort)")?;
     }
     Ok(())
 }
@@ -266,7 +232,7 @@ pub(crate) fn write_summary(
         "{count} violation{plural}; first: {} at ",
         describe(&v.event)
     )?;
-    write_offending_call(w, v)?;
+    write!(w, "{}", CallSite::resolve(v))?;
     writeln!(
         w,
         "; {} at {} on thread '{}'",

@@ -1,7 +1,8 @@
-//! Reporting: where reports go. In order of preference: the hook given to
-//! [`set_reporter`]; the `log` crate with the `log` feature (unless the
-//! violation happened inside the logger); stderr, written outside std's
-//! locks. Everything here runs on the offending thread, inside the
+//! Reporting: where reports go, and in which format. In order of
+//! preference: the hook given to [`set_reporter`]; a `tracing` subscriber
+//! with the `tracing` feature; the `log` crate with the `log` feature
+//! (neither when the violation happened inside that framework's dispatch);
+//! stderr, written outside std's locks, as text or JSON lines. Everything here runs on the offending thread, inside the
 //! allocator, as library-internal work (its own allocations are let
 //! through, uncounted and unchecked), and catches every panic.
 #![deny(
@@ -16,7 +17,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use once_cell::race::OnceBox;
 
+use super::output::{Item, report_format};
 use super::stderr::Stderr;
+use super::summary::Summary;
 use super::violation::Violation;
 use crate::state::thread_state::internally;
 
@@ -106,8 +109,9 @@ pub(crate) fn contained(f: impl FnOnce()) {
     });
 }
 
-/// Sends `v` to the hook, the `log` crate or stderr. Call it inside
-/// [`contained`].
+/// Sends a report to the hook, a `tracing` subscriber (feature `tracing`),
+/// the `log` crate (feature `log`) or stderr, the first that takes it.
+/// Call it inside [`contained`].
 pub(crate) fn emit(v: &Violation<'_>) {
     if let Some(hook) = REPORTER.get() {
         if catch_unwind(AssertUnwindSafe(|| hook(v))).is_ok() {
@@ -119,18 +123,43 @@ pub(crate) fn emit(v: &Violation<'_>) {
             "alloc_guard: the reporter hook panicked; this report goes to stderr instead"
         );
     }
+    deliver(Item::Violation(v));
+}
+
+/// Writes the summary through the active sink (a `tracing` subscriber,
+/// the `log` crate or stderr; the hook takes reports only). Nothing when
+/// nothing was seen. Call it inside [`contained`].
+pub(crate) fn emit_summary(s: &dyn Summary) {
+    if !s.is_empty() {
+        deliver(Item::Summary(s));
+    }
+}
+
+fn deliver(item: Item<'_>) {
+    #[cfg(feature = "tracing")]
+    if !item.inside_logging() {
+        match catch_unwind(AssertUnwindSafe(|| super::tracing_sink::send(item))) {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(_) => {
+                let _ = writeln!(
+                    Stderr::new(),
+                    "alloc_guard: the tracing subscriber panicked; this report goes to stderr instead"
+                );
+            }
+        }
+    }
     #[cfg(feature = "log")]
-    if log::log_enabled!(target: "alloc_guard", log::Level::Warn) && !v.inside_logger() {
-        let level = if v.policy() == crate::state::policy::Policy::Abort {
+    if log::log_enabled!(target: "alloc_guard", log::Level::Warn) && !item.inside_logging() {
+        let level = if item.is_error() {
             log::Level::Error
         } else {
             log::Level::Warn
         };
-        if catch_unwind(AssertUnwindSafe(
-            || log::log!(target: "alloc_guard", level, "{v}"),
-        ))
-        .is_ok()
-        {
+        let sent = catch_unwind(AssertUnwindSafe(|| {
+            log::log!(target: "alloc_guard", level, "{}", super::output::ForLogger(item));
+        }));
+        if sent.is_ok() {
             return;
         }
         let mut err = Stderr::new();
@@ -139,6 +168,5 @@ pub(crate) fn emit(v: &Violation<'_>) {
             "alloc_guard: the logger panicked; this report goes to stderr instead"
         );
     }
-    let mut err = Stderr::new();
-    let _ = write!(err, "{v}");
+    let _ = item.write(&mut Stderr::new(), report_format(), "alloc_guard: ");
 }

@@ -16,8 +16,8 @@ use core::cell::UnsafeCell;
 use core::panic::Location;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
+use super::call_site::CallSite;
 use super::capture::ThreadName;
-use super::fixed_buf::FixedBuf;
 use crate::state::event::{Event, Operation};
 
 /// How many distinct sites the table holds.
@@ -29,8 +29,11 @@ pub(crate) struct SiteData {
     pub(crate) event: Event,
     pub(crate) thread: ThreadName,
     pub(crate) guard: Option<&'static Location<'static>>,
-    /// The offending call, resolved once: "function (file:line:col)".
-    pub(crate) at: FixedBuf<256>,
+    /// The offending call, resolved once.
+    pub(crate) call: CallSite,
+    /// The number of the suppression rule that matched this site when it
+    /// was first seen (0: none): its violations are counted, not reported.
+    pub(crate) suppressed_by: u16,
 }
 
 struct Slot {
@@ -69,7 +72,8 @@ impl Slot {
                 event: Event::EMPTY,
                 thread: ThreadName::EMPTY,
                 guard: None,
-                at: FixedBuf::new(),
+                call: CallSite::EMPTY,
+                suppressed_by: 0,
             }),
         }
     }
@@ -240,6 +244,11 @@ pub(crate) fn mark_reported(id: u32) {
 /// Whether site `id`'s first report has been written.
 pub(crate) fn is_reported(id: u32) -> bool {
     slot(id).is_some_and(|s| s.reported.load(Ordering::Acquire))
+}
+
+/// Whether site `id` was matched by a suppression rule when first seen.
+pub(crate) fn is_suppressed(id: u32) -> bool {
+    site(id).is_some_and(|d| d.suppressed_by != 0)
 }
 
 /// The recorded data of site `id`, once published.

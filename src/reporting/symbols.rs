@@ -36,8 +36,9 @@ pub(crate) enum Origin {
     User,
 }
 
-/// The origin of a frame whose file is `file` (either path separator).
-fn origin_of_path(file: &str) -> Origin {
+/// The origin of a frame (or a `Location`) whose file is `file` (either
+/// path separator).
+pub(crate) fn origin_of_file(file: &str) -> Origin {
     let has = |part: &str| file.contains(part) || file.contains(&*part.replace('/', "\\"));
     const STD: [&str; 5] = [
         "/library/std/src/",
@@ -70,10 +71,15 @@ impl Symbol<'_> {
     /// name.
     pub(crate) fn origin(&self) -> Origin {
         match self.file.and_then(Path::to_str) {
-            Some(file) => origin_of_path(file),
+            Some(file) => origin_of_file(file),
             None if self.is_std_by_name() => Origin::Std,
             None => Origin::User,
         }
+    }
+
+    /// The frame's file as a user reads it (see [`as_user_reads`]).
+    pub(crate) fn file_as_user_reads(&self) -> Option<&Path> {
+        self.file.map(|file| as_user_reads(file, working_dir()))
     }
 
     /// For a dependency's frame, its crate directory (`tokio-1.54.1`).
@@ -132,15 +138,32 @@ impl Symbol<'_> {
                 .any(|p| self.name.starts_with(p))
     }
 
-    /// A frame of the `log` crate's dispatch (a `log::info!` and friends on
-    /// its way to the logger), by file (inlined frames keep it) or name.
-    #[cfg(any(test, feature = "log"))]
-    fn is_log_dispatch(&self) -> bool {
-        let in_log_crate = self
+    /// A frame of the `log` or `tracing` crates' dispatch (a `log::info!`
+    /// or `tracing::info!` on its way to the logger or subscriber), by file
+    /// (inlined frames keep it) or name.
+    #[cfg(any(test, feature = "log", feature = "tracing"))]
+    fn is_logging_dispatch(&self) -> bool {
+        const CRATES: [&str; 6] = [
+            "/log-0.4",
+            "\\log-0.4",
+            "/tracing-core-0.1",
+            "\\tracing-core-0.1",
+            "/tracing-0.1",
+            "\\tracing-0.1",
+        ];
+        let in_crate = self
             .file
             .and_then(Path::to_str)
-            .is_some_and(|f| f.contains("/log-0.4") || f.contains("\\log-0.4"));
-        in_log_crate || self.name.starts_with("log::") || self.name.starts_with("<log::")
+            .is_some_and(|f| CRATES.iter().any(|c| f.contains(c)));
+        const NAMES: [&str; 6] = [
+            "log::",
+            "<log::",
+            "tracing_core::",
+            "<tracing_core::",
+            "tracing::",
+            "<tracing::",
+        ];
+        in_crate || NAMES.iter().any(|n| self.name.starts_with(n))
     }
 
     /// Where std's short backtraces stop too.
@@ -153,8 +176,8 @@ impl fmt::Display for Symbol<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name)?;
         match (self.file, self.line) {
-            (Some(file), Some(line)) => {
-                let file = as_user_reads(file, working_dir());
+            (Some(_), Some(line)) => {
+                let file = self.file_as_user_reads().unwrap_or(Path::new(""));
                 write!(f, " ({}:{line}", file.display())?;
                 if let Some(col) = self.col {
                     write!(f, ":{col}")?;
@@ -380,14 +403,15 @@ fn each_symbol(ips: &[usize], mut visit: impl FnMut(&Symbol<'_>) -> bool) {
     }
 }
 
-/// Whether the captured stack passes through the `log` crate: the
-/// violation happened inside a logger, which must not be called again from
-/// inside itself (most loggers hold a lock while they format).
-#[cfg(feature = "log")]
-pub(crate) fn passes_through_logger(frames: &Frames) -> bool {
+/// Whether the captured stack passes through the `log` or `tracing`
+/// crates: the violation happened inside a logger or subscriber, which must
+/// not be called again from inside itself (most hold a lock while they
+/// format).
+#[cfg(any(feature = "log", feature = "tracing"))]
+pub(crate) fn passes_through_logging(frames: &Frames) -> bool {
     let mut found = false;
     each_symbol(frames.all(), |sym| {
-        found = sym.is_log_dispatch();
+        found = sym.is_logging_dispatch();
         !found
     });
     found
@@ -441,7 +465,7 @@ mod tests {
             ("/home/u/app/library/std/src-like/not_std.rs", Origin::User),
         ];
         for (path, origin) in cases {
-            assert_eq!(origin_of_path(path), origin, "{path}");
+            assert_eq!(origin_of_file(path), origin, "{path}");
         }
         // Without a file, by name.
         assert_eq!(
@@ -513,9 +537,12 @@ mod tests {
     #[test]
     fn log_dispatch_by_file_or_name() {
         let registry = "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/log-0.4.28/src/__private_api.rs";
-        assert!(sym("log_impl", Some(registry)).is_log_dispatch());
-        assert!(sym("log::__private_api::log", None).is_log_dispatch());
-        assert!(!sym("my_app::logging::init", Some("src/logging.rs")).is_log_dispatch());
+        assert!(sym("log_impl", Some(registry)).is_logging_dispatch());
+        assert!(sym("log::__private_api::log", None).is_logging_dispatch());
+        let tracing = "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tracing-core-0.1.34/src/dispatcher.rs";
+        assert!(sym("event", Some(tracing)).is_logging_dispatch());
+        assert!(sym("tracing_core::event::Event::dispatch", None).is_logging_dispatch());
+        assert!(!sym("my_app::logging::init", Some("src/logging.rs")).is_logging_dispatch());
     }
 
     #[test]

@@ -10,9 +10,10 @@
 use core::fmt;
 use core::panic::Location;
 
+use super::call_site::CallSite;
 use super::capture::Record;
 use super::{format, sites};
-use crate::state::event::Operation;
+use crate::state::event::{Event, Operation};
 use crate::state::policy::Policy;
 
 /// A violation as handed to a [`set_reporter`](crate::set_reporter) hook:
@@ -69,11 +70,12 @@ impl<'a> Violation<'a> {
         }
     }
 
-    /// Whether the violation happened inside the `log` crate's dispatch (a
-    /// logger that allocated), so the report must not go to the logger.
-    #[cfg(feature = "log")]
-    pub(crate) fn inside_logger(&self) -> bool {
-        super::symbols::passes_through_logger(&self.record.frames)
+    /// Whether the violation happened inside the dispatch of `log` or
+    /// `tracing` (a logger or subscriber that allocated), so the report
+    /// must not go to either.
+    #[cfg(any(feature = "log", feature = "tracing"))]
+    pub(crate) fn inside_logging(&self) -> bool {
+        super::symbols::passes_through_logging(&self.record.frames)
     }
 
     /// The heap operation.
@@ -175,6 +177,26 @@ impl<'a> Violation<'a> {
     /// ```
     pub fn thread_name(&self) -> &str {
         self.record.thread.as_str()
+    }
+
+    /// The offending thread's OS id (Linux: its tid, as in `/proc`).
+    ///
+    /// ```
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.thread_id() != 0, Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
+    /// ```
+    pub fn thread_id(&self) -> i64 {
+        self.record.thread.tid
     }
 
     /// Where the innermost guard was made.
@@ -296,7 +318,32 @@ impl<'a> Violation<'a> {
     /// # }
     /// ```
     pub fn location(&self) -> impl fmt::Display + '_ {
-        Location_(self)
+        self.call_site()
+    }
+
+    /// The offending call as fields: function, file, line, column, and the
+    /// dependency that made it (see [`CallSite`]). For a repeat, resolved
+    /// at the site's first report (nothing is resolved again).
+    ///
+    /// ```
+    /// # #[global_allocator]
+    /// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static SEEN: AtomicBool = AtomicBool::new(false);
+    /// # fn main() {
+    /// alloc_guard::set_reporter(|v| SEEN.store(v.call_site().function().ends_with("main"), Ordering::Relaxed)).unwrap();
+    /// {
+    ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
+    ///     drop(std::hint::black_box(Box::new([0u8; 24])));
+    /// }
+    /// assert!(SEEN.load(Ordering::Relaxed));
+    /// # }
+    /// ```
+    pub fn call_site(&self) -> CallSite {
+        match sites::site(self.site) {
+            Some(site) => site.call,
+            None => CallSite::resolve(self.record),
+        }
     }
 
     /// The call stack from the offending call outwards, resolved when
@@ -321,18 +368,6 @@ impl<'a> Violation<'a> {
     }
 }
 
-struct Location_<'a, 'b>(&'b Violation<'a>);
-
-impl fmt::Display for Location_<'_, '_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        match sites::site(v.site) {
-            Some(site) => f.write_str(site.at.as_str()),
-            None => format::write_offending_call(f, v.record),
-        }
-    }
-}
-
 struct Backtrace<'a>(&'a Record);
 
 impl fmt::Display for Backtrace<'_> {
@@ -341,20 +376,39 @@ impl fmt::Display for Backtrace<'_> {
     }
 }
 
-impl fmt::Display for Violation<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Violation<'_> {
+    /// The recorded event.
+    pub(crate) fn event(&self) -> &Event {
+        &self.record.event
+    }
+
+    /// The whole record (for the JSON writer's backtrace).
+    pub(crate) fn record(&self) -> &Record {
+        self.record
+    }
+
+    /// The report's text, each headline starting with `prefix`
+    /// (`alloc_guard: ` on stderr; nothing for a logger, whose records
+    /// name their target).
+    pub(crate) fn write_text(&self, w: &mut dyn fmt::Write, prefix: &str) -> fmt::Result {
         if self.is_repeat() {
             writeln!(
-                f,
-                "alloc_guard: site #{} seen {} times: {} at {}",
+                w,
+                "{prefix}site #{} seen {} times: {} at {}",
                 self.site,
                 self.count,
                 format::describe(&self.record.event),
                 self.location()
             )
         } else {
-            format::write_report(f, self.record, self.guard, self.policy, self.site)
+            format::write_report(w, self.record, self.guard, self.policy, self.site, prefix)
         }
+    }
+}
+
+impl fmt::Display for Violation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_text(f, "alloc_guard: ")
     }
 }
 

@@ -146,3 +146,27 @@ fn guard_debug_names_policy_and_location() {
     assert!(text.contains("LogBacktrace"), "{text}");
     assert!(text.contains(file!()), "{text}");
 }
+
+#[test]
+fn no_alloc_scope_guards_the_rest_of_its_block_and_names_its_line() {
+    let line = line!() + 3;
+    let message = child::expect_panic(|| {
+        let kept = black_box(vec![1u8; 4]);
+        alloc_guard::no_alloc_scope!(allowing_frees, Policy::Panic);
+        assert_eq!(alloc_guard::guard_depth(), 1);
+        drop(kept); // a free: allowed by this form
+        black_box(Box::new(2u8)); // an allocation: the guard panics at the block's end
+    });
+    assert!(
+        message.contains(&format!("guard made at {}:{line}:", file!())),
+        "{message}"
+    );
+    assert_eq!(alloc_guard::guard_depth(), 0);
+    // The plain form forbids frees too; nothing touched the heap here.
+    {
+        alloc_guard::no_alloc_scope!(Policy::Panic);
+        assert_eq!(alloc_guard::guard_depth(), 1);
+        black_box(1 + 1);
+    }
+    assert_eq!(alloc_guard::guard_depth(), 0);
+}

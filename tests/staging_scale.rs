@@ -1,0 +1,363 @@
+//! Staging at service scale: suppression rules (file, environment, API),
+//! JSON output, the summary through the active sink, and the environment
+//! variables. Each scenario runs in a child process (the site table, the
+//! rules and the at-exit summary are per process) and its stderr is
+//! checked.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use alloc_guard::{NoAllocGuard, Policy, staging};
+
+#[global_allocator]
+static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+
+#[path = "common/child.rs"]
+mod child;
+
+fn run(function: &str, env: &[(&str, &str)]) -> String {
+    let out = child::rerun(&child::test_name(module_path!(), function), env);
+    out.assert_finished();
+    assert!(out.passed(), "the child did not pass:\n{out}");
+    child::stderr(&out)
+}
+
+/// A rules file for one test, under the target directory.
+fn rules_file(name: &str, text: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("alloc_guard_{name}.supp"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The accepted offender: a lazy initialisation on the request path.
+#[inline(never)]
+fn warm_cache(i: u64) -> Box<u64> {
+    black_box(Box::new(i))
+}
+
+/// A small service: four worker threads, each handling requests under a
+/// `LogBacktrace` guard; every request hits the accepted offender, and one
+/// line the team has not seen yet.
+fn service() -> u32 {
+    let new_line = line!() + 9;
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut sum = 0;
+                for i in 0..50 {
+                    let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+                    let cached = warm_cache(w * 100 + i);
+                    sum += *cached;
+                    let fresh = black_box(vec![i as u8 + 1; 3]);
+                    sum += u64::from(fresh[0]);
+                }
+                sum
+            })
+        })
+        .collect();
+    for w in workers {
+        black_box(w.join().unwrap());
+    }
+    new_line
+}
+
+#[test]
+fn a_rules_file_silences_one_of_two_offending_lines_and_the_summary_counts_it() {
+    if child::is_child() {
+        alloc_guard::print_report_at_exit();
+        let line = service();
+        let report = staging::report();
+        eprintln!(
+            "MARKER line={line} sites={} total={}",
+            report.sites().len(),
+            report.total()
+        );
+        return;
+    }
+    let rules = rules_file(
+        "two_lines",
+        "# accepted offenders\nfunction:staging_scale::warm_cache\n\nstack:never_called_anywhere\n",
+    );
+    let err = run(
+        "a_rules_file_silences_one_of_two_offending_lines_and_the_summary_counts_it",
+        &[("ALLOC_GUARD_SUPPRESSIONS", rules.to_str().unwrap())],
+    );
+    let marker = err.lines().find(|l| l.starts_with("MARKER ")).unwrap();
+    let line: u32 = marker
+        .split(' ')
+        .find_map(|kv| kv.strip_prefix("line="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // One full report: the new line, never the accepted one.
+    assert_eq!(err.matches("in a forbidden scope").count(), 1, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("  at:     staging_scale::service::")
+                && l.contains(&format!(" (tests/staging_scale.rs:{line}:"))),
+        "{err}"
+    );
+    assert!(!err.contains("at:     staging_scale::warm_cache"), "{err}");
+    // report(): the new line's 200 violations as one site; all 400 in the total.
+    assert!(marker.contains("sites=1 total=400"), "{err}");
+    // The summary lists each rule with what it swallowed, or that it matched nothing.
+    assert!(
+        err.contains("  suppressed by function:staging_scale::warm_cache: 200 times (1 site)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "  suppressed by stack:never_called_anywhere: nothing (the rule matched no site)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(": 200 times; first: alloc of 3 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreadable_rules_file_is_one_error_line_and_the_run_goes_on() {
+    if child::is_child() {
+        let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+        drop(warm_cache(1));
+        drop(_guard);
+        eprintln!("MARKER survived total={}", staging::report().total());
+        return;
+    }
+    let missing = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no_such_rules.supp");
+    let err = run(
+        "an_unreadable_rules_file_is_one_error_line_and_the_run_goes_on",
+        &[("ALLOC_GUARD_SUPPRESSIONS", missing.to_str().unwrap())],
+    );
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("alloc_guard: error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with("alloc_guard: error: ALLOC_GUARD_SUPPRESSIONS: cannot read ")
+            && errors[0].contains("no_such_rules.supp")
+            && errors[0].ends_with("going on without the rules of this file"),
+        "{err}"
+    );
+    // No rules: the violation is reported as usual.
+    assert!(err.contains("at:     staging_scale::warm_cache"), "{err}");
+    assert!(err.contains("MARKER survived total=1"), "{err}");
+}
+
+#[test]
+fn a_bad_rule_names_its_file_and_line_and_no_rule_of_that_file_is_taken() {
+    if child::is_child() {
+        let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+        drop(warm_cache(1));
+        drop(_guard);
+        eprintln!("MARKER rules={}", staging::report().suppressions().len());
+        return;
+    }
+    let rules = rules_file("bad_line", "function:warm_cache\nOnceLock\n");
+    let err = run(
+        "a_bad_rule_names_its_file_and_line_and_no_rule_of_that_file_is_taken",
+        &[("ALLOC_GUARD_SUPPRESSIONS", rules.to_str().unwrap())],
+    );
+    assert!(
+        err.contains("alloc_guard_bad_line.supp:2: \"OnceLock\" is not a suppression rule: write function:<pattern>, file:<pattern> or stack:<pattern>"),
+        "{err}"
+    );
+    assert!(err.contains("MARKER rules=0"), "{err}");
+    assert!(err.contains("at:     staging_scale::warm_cache"), "{err}");
+}
+
+#[test]
+fn rules_never_silence_panic_abort_or_the_assertions() {
+    staging::suppress("function:staging_scale::warm_cache").unwrap();
+    staging::suppress("stack:rules_never_silence").unwrap();
+    // Panic guards: a test's guard still fails.
+    let caught = std::panic::catch_unwind(|| {
+        let _guard = NoAllocGuard::new(Policy::Panic);
+        drop(warm_cache(2));
+    });
+    assert!(
+        caught.is_err(),
+        "a suppression rule must not silence Policy::Panic"
+    );
+    // The assertions still fail.
+    let caught = std::panic::catch_unwind(|| alloc_guard::assert_no_alloc!(drop(warm_cache(3))));
+    assert!(
+        caught.is_err(),
+        "a suppression rule must not silence assert_no_alloc!"
+    );
+    let caught = std::panic::catch_unwind(|| alloc_guard::assert_allocs!(warm_cache(4), == 0));
+    assert!(
+        caught.is_err(),
+        "a suppression rule must not silence assert_allocs!"
+    );
+}
+
+#[test]
+fn rules_given_at_run_time_are_checked_and_counted() {
+    assert!(staging::suppress("function:").is_err());
+    assert!(staging::suppress("frame:main").is_err());
+    let err = staging::suppress("OnceLock").unwrap_err();
+    assert!(
+        matches!(err, staging::SuppressionError::Syntax { .. }),
+        "{err}"
+    );
+    // RealtimeSanitizer's spellings are accepted.
+    staging::suppress("call-stack-contains:rules_given_at_run_time").unwrap();
+    staging::suppress("function-name-matches:nothing_like_this").unwrap();
+    let rules: Vec<String> = staging::report()
+        .suppressions()
+        .iter()
+        .map(|r| r.rule.clone())
+        .collect();
+    assert!(
+        rules.contains(&"stack:rules_given_at_run_time".to_owned()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"function:nothing_like_this".to_owned()),
+        "{rules:?}"
+    );
+}
+
+#[test]
+fn json_lines_parse_and_carry_the_fields_of_the_text_report() {
+    if child::is_child() {
+        alloc_guard::print_report_at_exit();
+        let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+        for i in 0..10u16 {
+            drop(black_box(Box::new(i))); // one site: a report, then a repeat at 10
+        }
+        return;
+    }
+    let name = "json_lines_parse_and_carry_the_fields_of_the_text_report";
+    let text = run(name, &[]);
+    let json = run(name, &[("ALLOC_GUARD_FORMAT", "JSON")]);
+    let objects: Vec<serde_json::Value> = json
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        !json.contains("alloc_guard: "),
+        "only JSON from alloc_guard: {json}"
+    );
+    let kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["alloc_guard"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["violation", "repeat", "summary"], "{json}");
+    let (first, repeat, summary) = (&objects[0], &objects[1], &objects[2]);
+    // The same fields as the text report.
+    let at = text
+        .lines()
+        .find_map(|l| l.strip_prefix("  at:     "))
+        .unwrap();
+    assert_eq!(first["at"], at, "{json}\n{text}");
+    let guard = text
+        .lines()
+        .find_map(|l| l.strip_prefix("  guard:  "))
+        .unwrap();
+    let guard_at = format!(
+        "{}:{}:{}",
+        first["guard_file"].as_str().unwrap(),
+        first["guard_line"],
+        first["guard_column"]
+    );
+    assert!(guard.starts_with(&guard_at), "{guard} vs {guard_at}");
+    let headline = text
+        .lines()
+        .find(|l| l.contains("in a forbidden scope"))
+        .unwrap();
+    assert_eq!(
+        headline,
+        format!(
+            "alloc_guard: alloc of 2 bytes (align 2) in a forbidden scope (site #{})",
+            first["site"]
+        )
+    );
+    assert_eq!(
+        (
+            first["operation"].as_str(),
+            first["size"].as_u64(),
+            first["align"].as_u64()
+        ),
+        (Some("alloc"), Some(2), Some(2))
+    );
+    assert_eq!(first["old_size"], serde_json::Value::Null);
+    assert_eq!(first["file"], "tests/staging_scale.rs");
+    assert!(first["function"].as_str().unwrap().ends_with(name));
+    assert_eq!(first["policy"], "LogBacktrace");
+    let frames = first["backtrace"].as_array().unwrap();
+    assert!(
+        frames.iter().any(|f| f.as_str().unwrap().contains(name)),
+        "{json}"
+    );
+    assert_eq!(
+        (repeat["count"].as_u64(), repeat["site"].as_u64()),
+        (Some(10), first["site"].as_u64())
+    );
+    assert_eq!(repeat["backtrace"], serde_json::Value::Null);
+    assert_eq!(
+        (summary["total"].as_u64(), summary["suppressed"].as_u64()),
+        (Some(10), Some(0))
+    );
+    let sites = summary["sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 1, "{json}");
+    assert_eq!(
+        (sites[0]["count"].as_u64(), sites[0]["allocs"].as_u64()),
+        (Some(10), Some(10))
+    );
+    assert_eq!(sites[0]["at"], at);
+}
+
+#[test]
+fn no_summary_at_exit_when_nothing_was_seen_or_guards_are_off() {
+    if child::is_child() {
+        alloc_guard::print_report_at_exit();
+        let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+        drop(black_box(Box::new(1u8))); // a violation, unless guards are off
+        drop(_guard);
+        eprintln!("MARKER done");
+        return;
+    }
+    let name = "no_summary_at_exit_when_nothing_was_seen_or_guards_are_off";
+    let off = run(name, &[("ALLOC_GUARD_POLICY", "Off")]);
+    assert!(off.contains("MARKER done"), "{off}");
+    assert!(
+        !off.contains("alloc_guard"),
+        "guards off: nothing at all: {off}"
+    );
+    let on = run(name, &[]);
+    assert!(on.contains("alloc_guard: summary of violations"), "{on}");
+}
+
+#[test]
+fn unknown_values_name_the_accepted_ones() {
+    if child::is_child() {
+        let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+        return;
+    }
+    let err = run(
+        "unknown_values_name_the_accepted_ones",
+        &[
+            ("ALLOC_GUARD_FORMAT", "yaml"),
+            ("ALLOC_GUARD_POLICY", "loud"),
+            ("ALLOC_GUARD_QUIET", "maybe"),
+        ],
+    );
+    assert!(
+        err.contains(
+            "alloc_guard: warning: ignoring ALLOC_GUARD_FORMAT=\"yaml\": use text or json"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("alloc_guard: warning: ignoring ALLOC_GUARD_POLICY=\"loud\": use off, log, panic, abort or guard"), "{err}");
+    assert!(
+        err.contains("alloc_guard: warning: ignoring ALLOC_GUARD_QUIET=\"maybe\""),
+        "{err}"
+    );
+}
