@@ -17,7 +17,9 @@
 //!   [`assert_allocs!`], [`assert_peak_bytes!`], [`AllocBudget`],
 //!   [`measure`]);
 //! - **staging**: run with [`Policy::LogBacktrace`] and read each offending
-//!   call site with its backtrace.
+//!   call site with its backtrace, as text, JSON lines, `log` records or
+//!   `tracing` events, with accepted offenders suppressed by rules (see
+//!   [`staging`]).
 //!
 //! # Setup
 //!
@@ -137,6 +139,15 @@
 //!   [`NoAllocFuture`] or `#[no_alloc]` on the `async fn`.
 //! - `mem::forget` of a guard keeps its scope armed until an enclosing guard
 //!   drops (which then reports the misuse and restores its own state).
+//! - `let _ = NoAllocGuard::new(..)` guards nothing (`_` is not a binding:
+//!   the guard drops at once). Bind it (`let _guard = …`), or use
+//!   [`no_alloc_scope!`], [`forbid_alloc`] or `#[no_alloc]`; the lints
+//!   `let_underscore_drop` and `clippy::let_underscore_must_use` catch it.
+//! - `Policy::Panic` inside an `extern "C"` function aborts the process (a
+//!   panic cannot unwind through it).
+//! - Only Rust's global allocator is seen: C code calling `malloc` directly
+//!   is invisible to every `#[global_allocator]`. A `cdylib` plugin has its
+//!   own global allocator and its own copy of this crate.
 //! - Allocations from signal handlers are not supported.
 //! - Unix only for now: the platform layer (`src/sys/`) has one
 //!   implementation, for Linux, macOS, iOS and the BSDs.
@@ -196,8 +207,19 @@ pub use state::event::Operation;
 pub use state::policy::Policy;
 
 /// Staging: running a service with [`Policy::LogBacktrace`] guards and
-/// reading what allocates — the run-time switches, the reporter hook and the
-/// summary, grouped. Every name is also at the crate root.
+/// reading what allocates — the run-time switches, suppression rules, the
+/// report format, the reporter hook and the summary, grouped. Every name is
+/// also at the crate root.
+///
+/// The environment variables (read once, outside the allocator, at the
+/// process's first guard or first staging call; calls replace them):
+///
+/// | variable | values | sets |
+/// |---|---|---|
+/// | `ALLOC_GUARD_POLICY` | `off`, `log`, `panic`, `abort`, `guard` (any case) | [`set_enabled`], [`set_policy_override`] |
+/// | `ALLOC_GUARD_FORMAT` | `text`, `json` | [`set_report_format`] |
+/// | `ALLOC_GUARD_SUPPRESSIONS` | a file's path | [`load_suppressions`] |
+/// | `ALLOC_GUARD_QUIET` | `1`, `true`, `yes` | no warning when guards run without `CountingAlloc` |
 ///
 /// ```
 /// use alloc_guard::staging;

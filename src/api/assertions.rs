@@ -143,6 +143,28 @@ macro_rules! assert_no_alloc {
 /// }
 /// ```
 ///
+/// # What is counted
+///
+/// Allocations: `alloc` and `alloc_zeroed` calls, as in
+/// [`AllocStats::allocs`](crate::AllocStats::allocs). Reallocations and
+/// frees are not counted, so `== 0` passes for code that only grows a `Vec`
+/// it was given; a failure's message shows every count. To assert that no
+/// heap operation happens at all, use [`assert_no_alloc!`]; to bound
+/// reallocations, read them from [`measure`](crate::measure).
+///
+/// ```
+/// # #[global_allocator]
+/// # static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
+/// use alloc_guard::{assert_allocs, measure};
+///
+/// # fn main() {
+/// let mut v = vec![1u8];
+/// assert_allocs!(v.reserve(100), == 0); // a realloc: not an allocation
+/// let ((), stats) = measure(|| v.reserve(1_000));
+/// assert_eq!((stats.allocs, stats.reallocs), (0, 1));
+/// # }
+/// ```
+///
 /// # Control flow
 ///
 /// As for [`assert_no_alloc!`]: the expression is evaluated in place, so
@@ -595,7 +617,8 @@ pub mod __private {
                             write!(
                                 w,
                                 "assert_allocs!({expr}, {op} {n}) failed: expected {op} {n} \
-                                 allocation{}, got {} ({stats}){note}",
+                                 allocation{}, got {} ({stats}; reallocs and frees are not \
+                                 counted){note}",
                                 if n == 1 { "" } else { "s" },
                                 stats.allocs
                             )

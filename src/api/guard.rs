@@ -56,7 +56,7 @@ use crate::state::thread_state::{mode, with_state};
 /// let guard = alloc_guard::NoAllocGuard::new(alloc_guard::Policy::Panic);
 /// std::thread::spawn(move || drop(guard));
 /// ```
-#[must_use = "the scope is only guarded while the NoAllocGuard lives: bind it with `let _guard = …`"]
+#[must_use = "the scope is only guarded while the NoAllocGuard lives: bind it with `let _guard = …` (not `let _ = …`, which drops it at once), or use `no_alloc_scope!(policy);`"]
 #[clippy::has_significant_drop]
 pub struct NoAllocGuard {
     saved: Saved,
