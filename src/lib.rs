@@ -72,6 +72,9 @@
 //! violation inside `eprintln!` cannot deadlock. The hot path allocates
 //! nothing, locks nothing and formats nothing; resolving a backtrace happens
 //! only when a report is written, and what it allocates is never counted.
+//! `LogBacktrace` reports are resolved and written by a reporter thread
+//! (started by the first such guard; see [`staging::start_reporter`]): the
+//! offending thread only captures its call stack and enqueues it.
 //!
 //! # Testing with alloc_guard
 //!
@@ -194,6 +197,7 @@ pub use api::guard::{
 pub use api::install::is_installed;
 pub use api::measure_future::{MeasureFuture, measure_future};
 pub use api::nesting::guard_depth;
+pub use api::reporter::{ReportMode, flush_reports, report_mode, start_reporter};
 pub use api::runtime_policy::{PolicyOverride, policy_override, set_enabled, set_policy_override};
 pub use api::stats::{AllocStats, global_stats, measure, thread_stats, uncounted};
 pub use api::summary::{Report, SiteReport, SuppressionReport, print_report_at_exit, report};
@@ -219,6 +223,7 @@ pub use state::policy::Policy;
 /// | `ALLOC_GUARD_POLICY` | `off`, `log`, `panic`, `abort`, `guard` (any case) | [`set_enabled`], [`set_policy_override`] |
 /// | `ALLOC_GUARD_FORMAT` | `text`, `json` | [`set_report_format`] |
 /// | `ALLOC_GUARD_SUPPRESSIONS` | a file's path | [`load_suppressions`] |
+/// | `ALLOC_GUARD_REPORTS` | `thread` (default), `inline` | [`start_reporter`] not started by itself with `inline` |
 /// | `ALLOC_GUARD_QUIET` | `1`, `true`, `yes` | no warning when guards run without `CountingAlloc` |
 ///
 /// ```
@@ -230,6 +235,7 @@ pub use state::policy::Policy;
 /// assert_eq!(staging::report().total(), 0);
 /// ```
 pub mod staging {
+    pub use crate::api::reporter::{ReportMode, flush_reports, report_mode, start_reporter};
     pub use crate::api::runtime_policy::{
         PolicyOverride, policy_override, set_enabled, set_policy_override,
     };

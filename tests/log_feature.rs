@@ -45,6 +45,7 @@ fn log_backtrace_reports_arrive_at_the_logger() {
         line = line!() + 1;
         drop(black_box(Box::new([1u8; 3])));
     }
+    alloc_guard::staging::flush_reports(); // written by the reporter thread
     let records = RECORDS.lock().unwrap().clone();
     assert_eq!(records.len(), 1, "{records:?}");
     let (level, target, text) = &records[0];

@@ -258,6 +258,7 @@ fn a_hook_that_allocates_receives_each_site_once_plus_announcements() {
                 drop(black_box(Box::new(0u16)));
             }
         }
+        alloc_guard::staging::flush_reports(); // the reporter thread writes them
         let seen = SEEN.lock().unwrap();
         eprintln!("MARKER calls={}", seen.len());
         for line in seen.iter() {
@@ -320,6 +321,7 @@ fn a_hook_that_itself_violates_does_not_recurse() {
             let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
             drop(black_box(Box::new(0u64)));
         }
+        alloc_guard::staging::flush_reports();
         eprintln!("MARKER calls={}", CALLS.load(Ordering::Relaxed));
         return;
     }

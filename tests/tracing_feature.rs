@@ -145,10 +145,9 @@ fn a_report_is_an_event_with_the_reports_fields() {
     assert_eq!(
         e["message"],
         format!(
-            "alloc of 3 bytes (align 1) in a forbidden scope (site #{site}) at \
-             tracing_feature::a_report_is_an_event_with_the_reports_fields \
+            "alloc of 3 bytes (align 1) in a forbidden scope (site #{site}) at {} \
              (tests/tracing_feature.rs:{line}:{})",
-            e["column"]
+            e["function"], e["column"]
         ),
         "{err}"
     );

@@ -324,6 +324,8 @@ macro_rules! __alloc_guard_in_place {
 pub mod __private {
     use super::*;
 
+    pub use crate::api::reporter::hold_reports;
+
     /// The bound of `assert_allocs!`.
     #[derive(Debug, Clone, Copy)]
     pub enum Bound {

@@ -8,6 +8,7 @@
 //! | `ALLOC_GUARD_POLICY` | `off`, `log`, `panic`, `abort`, `guard` (any case) | guards off, or every guard's policy overridden (`guard`: each its own) — [`set_enabled`](crate::set_enabled), [`set_policy_override`](crate::set_policy_override) |
 //! | `ALLOC_GUARD_FORMAT` | `text`, `json` | how reports and the summary are written — [`set_report_format`](crate::staging::set_report_format) |
 //! | `ALLOC_GUARD_SUPPRESSIONS` | a file's path | suppression rules, one per line — [`load_suppressions`](crate::staging::load_suppressions) |
+//! | `ALLOC_GUARD_REPORTS` | `thread` (default), `inline` | whether `LogBacktrace` reports are written by the reporter thread or on the offending thread — [`start_reporter`](crate::staging::start_reporter) |
 //! | `ALLOC_GUARD_QUIET` | `1` (or `true`, `yes`) | no warning when a guard runs without `CountingAlloc` installed |
 //!
 //! An unknown value is ignored with one warning line naming the accepted
@@ -18,6 +19,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
+use super::reporter::{ensure_started, set_inline_by_default};
 use super::suppress::load_suppressions;
 use crate::cold::settings;
 use crate::reporting::output::{ReportFormat, set_report_format};
@@ -41,8 +43,14 @@ pub(crate) fn load_once() {
             if let Some(value) = var("ALLOC_GUARD_FORMAT") {
                 apply_format(&value);
             }
+            if let Some(value) = var("ALLOC_GUARD_REPORTS") {
+                apply_reports(&value);
+            }
             if let Some(value) = var("ALLOC_GUARD_QUIET") {
                 apply_quiet(&value);
+            }
+            if settings::forced() == Some(Policy::LogBacktrace) {
+                ensure_started();
             }
             if let Some(path) = std::env::var_os("ALLOC_GUARD_SUPPRESSIONS") {
                 if let Err(e) = load_suppressions(&path) {
@@ -89,6 +97,14 @@ fn apply_format(value: &str) {
         "json" => set_report_format(ReportFormat::Json),
         "" | "text" => set_report_format(ReportFormat::Text),
         _ => warn("ALLOC_GUARD_FORMAT", value, "text or json"),
+    }
+}
+
+fn apply_reports(value: &str) {
+    match value.to_ascii_lowercase().as_str() {
+        "inline" => set_inline_by_default(true),
+        "" | "thread" => set_inline_by_default(false),
+        _ => warn("ALLOC_GUARD_REPORTS", value, "thread or inline"),
     }
 }
 

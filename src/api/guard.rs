@@ -7,11 +7,12 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::panic::Location;
 
-use super::install;
 use super::nesting::Nesting;
 use super::verdict::fail;
+use super::{install, reporter};
 use crate::cold::records;
 use crate::reporting::format::Site;
+use crate::reporting::queue;
 use crate::state::policy::Policy;
 use crate::state::thread_state::{mode, with_state};
 
@@ -144,6 +145,9 @@ impl NoAllocGuard {
     fn forbidding_at(bits: u8, policy: Policy, site: &'static Location<'static>) -> Self {
         if !records::prepared() {
             install::prepare_thread(site);
+        }
+        if policy == Policy::LogBacktrace && !queue::is_active() {
+            reporter::ensure_started();
         }
         with_state(|s| NoAllocGuard {
             saved: Saved {

@@ -10,6 +10,7 @@ use once_cell::race::OnceBool;
 
 use super::environment::{is_quiet, load_once};
 use crate::cold::{fork, records};
+use crate::reporting::capture::{Frames, ThreadName};
 use crate::reporting::stderr::Stderr;
 use crate::reporting::symbols::{Origin, origin_of_file};
 use crate::state::thread_state::{internally, system, with_state};
@@ -64,6 +65,11 @@ pub(crate) fn prepare_thread(site: &'static Location<'static>) {
     load_once();
     let installed = is_installed();
     records::prepare(installed);
+    // Reports on this thread name it without a system call, and its first
+    // captured stack is not the one that pays for the unwinder's first use
+    // (its tables are paged in here, outside the allocator).
+    ThreadName::remember();
+    core::hint::black_box(Frames::capture(0));
     if !installed {
         if should_warn_blind(site) {
             warn_once(

@@ -11,6 +11,7 @@ pub(crate) mod guard_macro;
 pub(crate) mod install;
 pub(crate) mod measure_future;
 pub(crate) mod nesting;
+pub(crate) mod reporter;
 pub(crate) mod runtime_policy;
 pub(crate) mod stats;
 pub(crate) mod summary;

@@ -14,6 +14,7 @@
 //! assertion macros and budgets are never affected: they are tests.
 
 use super::environment::load_once;
+use super::reporter::ensure_started;
 use crate::cold::settings;
 use crate::state::policy::Policy;
 
@@ -90,6 +91,9 @@ pub fn set_enabled(enabled: bool) {
 /// ```
 pub fn set_policy_override(policy: Option<Policy>) {
     load_once();
+    if policy == Some(Policy::LogBacktrace) {
+        ensure_started();
+    }
     settings::force(policy);
 }
 

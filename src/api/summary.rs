@@ -5,9 +5,10 @@ use core::fmt::{self, Write};
 use core::panic::Location;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use super::reporter;
 use crate::reporting::call_site::CallSite;
 use crate::reporting::sink::{contained, emit_summary};
-use crate::reporting::sites::{OpCounts, other_sites, published};
+use crate::reporting::sites::{OpCounts, dropped, other_sites, published};
 use crate::reporting::stderr::Stderr;
 use crate::reporting::summary::{self, Live, RuleLine, SiteLine, Summary};
 use crate::state::event::{Event, Operation};
@@ -49,6 +50,9 @@ pub struct SiteReport {
     pub location: String,
     /// The offending call as fields (function, file, line, column).
     pub call_site: CallSite,
+    /// Announcements of this site the reporter's queue dropped (it was
+    /// full).
+    pub dropped: u64,
 }
 
 /// Every site seen under `Policy::LogBacktrace` so far, with counts; see
@@ -64,6 +68,8 @@ pub struct Report {
     sites: Vec<SiteReport>,
     other: u64,
     suppressions: Vec<SuppressionReport>,
+    unresolved: (u64, u64),
+    dropped_reports: u64,
 }
 
 /// A suppression rule and the violations it kept out of the reports (see
@@ -106,6 +112,28 @@ impl Report {
         self.other
     }
 
+    /// Violations whose site is not resolved because its first report was
+    /// dropped (the reporter's queue was full; see
+    /// [`start_reporter`](crate::staging::start_reporter)): counted, not
+    /// named. 0 unless reports were dropped.
+    ///
+    /// ```
+    /// assert_eq!(alloc_guard::report().unresolved(), 0);
+    /// ```
+    pub fn unresolved(&self) -> u64 {
+        self.unresolved.0
+    }
+
+    /// Reports the reporter's queue dropped because it was full: first
+    /// reports (see [`unresolved`](Report::unresolved)) and announcements.
+    ///
+    /// ```
+    /// assert_eq!(alloc_guard::report().dropped_reports(), 0);
+    /// ```
+    pub fn dropped_reports(&self) -> u64 {
+        self.dropped_reports
+    }
+
     /// Every suppression rule, in the order added, with what it
     /// suppressed (a rule that matched nothing has a count of 0).
     ///
@@ -117,14 +145,14 @@ impl Report {
     }
 
     /// Total violations seen under `Policy::LogBacktrace`: reported (at a
-    /// site or after the table filled) and suppressed.
+    /// site or after the table filled), unresolved, and suppressed.
     ///
     /// ```
     /// let r = alloc_guard::report();
     /// let suppressed: u64 = r.suppressions().iter().map(|s| s.count).sum();
     /// assert_eq!(
     ///     r.total(),
-    ///     r.sites().iter().map(|s| s.count).sum::<u64>() + r.other_sites() + suppressed
+    ///     r.sites().iter().map(|s| s.count).sum::<u64>() + r.other_sites() + r.unresolved() + suppressed
     /// );
     /// ```
     pub fn total(&self) -> u64 {
@@ -158,6 +186,7 @@ impl Summary for Report {
                 thread: &s.thread,
                 guard: s.guard,
                 call: &s.call_site,
+                dropped: s.dropped,
             });
         }
     }
@@ -176,6 +205,14 @@ impl Summary for Report {
 
     fn other_sites(&self) -> u64 {
         self.other
+    }
+
+    fn unresolved(&self) -> (u64, u64) {
+        self.unresolved
+    }
+
+    fn dropped_reports(&self) -> u64 {
+        self.dropped_reports
     }
 }
 
@@ -201,6 +238,7 @@ impl Summary for Report {
 /// }
 /// ```
 pub fn report() -> Report {
+    reporter::flush_reports();
     let mut suppressions = Vec::new();
     Live.each_rule(&mut |r| {
         suppressions.push(SuppressionReport {
@@ -225,10 +263,13 @@ pub fn report() -> Report {
                 guard: d.guard,
                 location: d.call.to_string(),
                 call_site: d.call,
+                dropped: dropped(id),
             })
             .collect(),
         other: other_sites(),
         suppressions,
+        unresolved: Live.unresolved(),
+        dropped_reports: Live.dropped_reports(),
     }
 }
 
@@ -256,5 +297,6 @@ pub fn print_report_at_exit() {
 }
 
 extern "C" fn print_at_exit() {
+    reporter::flush_reports();
     contained(|| emit_summary(&Live));
 }

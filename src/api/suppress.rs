@@ -99,7 +99,10 @@ fn parse(rule: &str, at: Option<String>) -> Result<Rule, SuppressionError> {
 /// | `stack:<pattern>` | call stack has a frame whose function name or file matches (`OnceLock`, `tracing_subscriber`) |
 ///
 /// In a pattern `*` matches any run of characters and `?` any one; it
-/// matches anywhere in the text. RealtimeSanitizer's
+/// matches anywhere in the text. Release builds with
+/// `debug = "line-tables-only"` name functions without their module path
+/// (`warm_cache`, not `my_app::cache::warm_cache`): a pattern without the
+/// path matches both. RealtimeSanitizer's
 /// `function-name-matches:` and `call-stack-contains:` are accepted as
 /// `function:` and `stack:`.
 ///

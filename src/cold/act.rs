@@ -9,16 +9,13 @@
     clippy::indexing_slicing
 )]
 
-use core::fmt::Write;
-
 use super::records;
-use crate::reporting::call_site::CallSite;
 use crate::reporting::capture::{Frames, Record, ThreadName};
-use crate::reporting::format;
+use crate::reporting::entry::{Entry, Job};
+use crate::reporting::queue;
 use crate::reporting::sink::{contained, emit};
-use crate::reporting::sites::{self, Seen, SiteData};
-use crate::reporting::stderr::Stderr;
-use crate::reporting::suppressions;
+use crate::reporting::site_reports::{self, is_announced};
+use crate::reporting::sites::{self, Seen};
 use crate::reporting::violation::Violation;
 use crate::state::event::Event;
 use crate::state::policy::Policy;
@@ -37,7 +34,13 @@ pub(crate) fn violation(s: &ThreadState, e: Event, policy: Option<Policy>, bound
         Some(Policy::Abort) => {
             let record = Record::capture(e, boundary);
             let guard = s.site.get();
-            contained(|| emit(&Violation::new(&record, guard, Policy::Abort, 0, 1)));
+            contained(|| {
+                // What was queued before (this thread's earlier reports
+                // among it) is written first; the process is ending, so
+                // waiting for the reporter's batch costs nothing that counts.
+                queue::drain(site_reports::write);
+                emit(&Violation::new(&record, guard, Policy::Abort, 0, 1));
+            });
             std::process::abort();
         }
         Some(Policy::LogBacktrace) => log(s, e, boundary),
@@ -55,7 +58,9 @@ pub(crate) fn record_pending(s: &ThreadState, e: Event, boundary: usize) {
     s.add_pending();
 }
 
-/// Handles a `LogBacktrace` violation: dedup, count, report or announce.
+/// Handles a `LogBacktrace` violation: dedup, count, then report or
+/// announce — on the reporter thread through the queue when one runs (this
+/// thread only captures and enqueues), else here.
 ///
 /// The first violation from each call site is reported in full; repeats
 /// cost a stack capture, a hash and an atomic add, and are announced at
@@ -64,84 +69,31 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
     let frames = Frames::capture(boundary);
     let guard = s.site.get();
     let seen = sites::observe(Record::site_hash(&event, &frames), event.op);
-    let record = || Record {
-        event,
-        thread: ThreadName::current(),
-        frames,
+    let queued = queue::is_active();
+    let job = match seen {
+        Seen::First { id } => Job::First { id },
+        // The first report's entry was dropped: this repeat takes its place.
+        Seen::Again { id, .. } if queued && sites::take_unresolved(id) => Job::First { id },
+        Seen::Again { id, count } if is_announced(count) => Job::Repeat { id, count },
+        Seen::Other { count } if is_announced(count) || count == 1 => Job::TableFull { count },
+        _ => return,
     };
-    match seen {
-        Seen::First { id } => contained(|| {
-            let record = record();
-            let source = format::site_key(&record, guard);
-            if let Some((target, count)) = sites::merge_into_same_source(id, source) {
-                if is_announced(count) && is_reportable(target) {
-                    emit(&Violation::new(
-                        &record,
-                        guard,
-                        Policy::LogBacktrace,
-                        target,
-                        count,
-                    ));
-                }
-                return;
-            }
-            let call = CallSite::resolve(&record);
-            // Decided once per site; its repeats follow the decision.
-            let suppressed_by = suppressions::matching(&record, &call);
-            let thread = record.thread;
-            sites::publish(
-                id,
-                SiteData {
-                    event,
-                    thread,
-                    guard,
-                    call,
-                    suppressed_by,
-                },
-            );
-            // Repeats are announced only after this first report is written
-            // (or its writing ended by a caught panic): never before it.
-            let _reported = MarkReported(id);
-            if suppressed_by == 0 {
-                emit(&Violation::new(&record, guard, Policy::LogBacktrace, id, 1));
-            }
-        }),
-        Seen::Again { id, count } if is_announced(count) && is_reportable(id) => contained(|| {
-            emit(&Violation::new(
-                &record(),
-                guard,
-                Policy::LogBacktrace,
-                id,
-                count,
-            ));
-        }),
-        Seen::Other { count } if is_announced(count) || count == 1 => {
-            let _ = writeln!(
-                Stderr::new(),
-                "alloc_guard: {count} violations from further sites not tracked: the table of {} sites is full",
-                sites::CAPACITY
-            );
+    let entry = Entry {
+        job,
+        record: Record {
+            event,
+            thread: ThreadName::current(),
+            frames,
+        },
+        guard,
+    };
+    if !queued {
+        contained(|| site_reports::write(&entry));
+    } else if !queue::push(&entry) {
+        match job {
+            Job::First { id } => sites::set_unresolved(id),
+            Job::Repeat { id, .. } => sites::count_dropped(id),
+            Job::TableFull { .. } => {}
         }
-        _ => {}
     }
-}
-
-/// Marks a site's first report as written when dropped (also by unwinding).
-struct MarkReported(u32);
-
-impl Drop for MarkReported {
-    fn drop(&mut self) {
-        sites::mark_reported(self.0);
-    }
-}
-
-/// Whether repeats of site `id` may be announced: its first report is
-/// written, and no suppression rule matched it.
-fn is_reportable(id: u32) -> bool {
-    sites::is_reported(id) && !sites::is_suppressed(id)
-}
-
-/// 10, 100, 1,000, …: when a repeated site is announced again.
-fn is_announced(count: u64) -> bool {
-    count >= 10 && 10u64.pow(count.ilog10()) == count
 }

@@ -71,6 +71,13 @@ pub(crate) fn prepare(installed: bool) {
     } else {
         ptr::null_mut()
     };
+    if !mapped.is_null() {
+        // Page the mapping in now: a violation's record is then written
+        // without a page fault (a trip into the kernel).
+        // SAFETY: `mapped` is a fresh, writable mapping of `BYTES` bytes,
+        // not yet published to anyone.
+        unsafe { mapped.cast::<u8>().write_bytes(0, BYTES) };
+    }
     RECORDS.with(|r| r.set(if mapped.is_null() { gone() } else { mapped }));
 }
 

@@ -43,6 +43,7 @@ use super::symbols::{Found, Origin, Role, walk_frames};
 ///     .unwrap();
 ///     let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
 ///     drop(std::hint::black_box(Box::new(1u8)));
+///     alloc_guard::staging::flush_reports(); // reports are written off-thread
 ///     assert!(SEEN.load(Ordering::Relaxed));
 /// }
 /// ```
@@ -123,6 +124,7 @@ impl CallSite {
     /// alloc_guard::set_reporter(|v| OK.store(v.call_site().function().contains("main"), Ordering::Relaxed)).unwrap();
     /// # let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     /// # drop(std::hint::black_box(Box::new(1u8)));
+    /// # alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// # assert!(OK.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -143,6 +145,7 @@ impl CallSite {
     /// alloc_guard::set_reporter(|v| { eprintln!("{:?}", v.call_site()); OK.store(true, Ordering::Relaxed) }).unwrap();
     /// # let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     /// # drop(std::hint::black_box(Box::new(1u8)));
+    /// # alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// # assert!(OK.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -161,6 +164,7 @@ impl CallSite {
     /// alloc_guard::set_reporter(|v| { eprintln!("{:?}", v.call_site()); OK.store(true, Ordering::Relaxed) }).unwrap();
     /// # let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     /// # drop(std::hint::black_box(Box::new(1u8)));
+    /// # alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// # assert!(OK.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -179,6 +183,7 @@ impl CallSite {
     /// alloc_guard::set_reporter(|v| { eprintln!("{:?}", v.call_site()); OK.store(true, Ordering::Relaxed) }).unwrap();
     /// # let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     /// # drop(std::hint::black_box(Box::new(1u8)));
+    /// # alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// # assert!(OK.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -199,6 +204,7 @@ impl CallSite {
     /// alloc_guard::set_reporter(|v| OK.store(v.call_site().via().is_none(), Ordering::Relaxed)).unwrap();
     /// # let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     /// # drop(std::hint::black_box(Box::new(1u8))); // std's Box: no dependency
+    /// # alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// # assert!(OK.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -218,6 +224,7 @@ impl CallSite {
     /// alloc_guard::set_reporter(|v| OK.store(v.call_site().is_your_code(), Ordering::Relaxed)).unwrap();
     /// # let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     /// # drop(std::hint::black_box(Box::new(1u8)));
+    /// # alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// # assert!(OK.load(Ordering::Relaxed));
     /// # }
     /// ```

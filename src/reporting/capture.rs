@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+use core::cell::Cell;
 use core::fmt;
 
 use crate::state::event::Event;
@@ -104,8 +105,27 @@ impl ThreadName {
         tid: 0,
     };
 
-    /// This thread's name and id, read without allocating.
+    /// This thread's name and id as [`ThreadName::remember`] read them when
+    /// the thread made its first guard: one TLS load, no system call (a
+    /// real-time thread's report must not make one). Read from the OS on a
+    /// thread that never remembered it.
     pub(crate) fn current() -> ThreadName {
+        let remembered = REMEMBERED.with(Cell::get);
+        if remembered.tid != 0 {
+            return remembered;
+        }
+        ThreadName::read()
+    }
+
+    /// Reads this thread's name and id from the OS (system calls), and
+    /// remembers them for [`ThreadName::current`]. Outside the allocator:
+    /// when a thread makes its first guard, and in a forked child.
+    pub(crate) fn remember() {
+        let name = ThreadName::read();
+        REMEMBERED.with(|r| r.set(name));
+    }
+
+    fn read() -> ThreadName {
         let mut name = ThreadName::EMPTY;
         let (len, tid) = sys::thread_name(&mut name.bytes);
         name.len = len.min(name.bytes.len());
@@ -123,6 +143,12 @@ impl ThreadName {
             _ => "<unnamed>",
         }
     }
+}
+
+thread_local! {
+    /// This thread's name and id, read once (const, no destructor: readable
+    /// inside the allocator at every moment).
+    static REMEMBERED: Cell<ThreadName> = const { Cell::new(ThreadName::EMPTY) };
 }
 
 /// Everything recorded about one violation.

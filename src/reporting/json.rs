@@ -192,6 +192,7 @@ fn site_object(w: &mut dyn Write, l: &SiteLine<'_>) -> fmt::Result {
     call_fields(&mut o, l.call)?;
     guard_fields(&mut o, l.guard)?;
     o.str("thread", l.thread)?;
+    o.raw("dropped", l.dropped)?;
     o.end()
 }
 
@@ -204,6 +205,10 @@ pub(crate) fn write_summary(w: &mut dyn Write, s: &dyn Summary) -> fmt::Result {
     o.raw("reported", reported)?;
     o.raw("suppressed", suppressed)?;
     o.raw("other_sites", s.other_sites())?;
+    let (unresolved, unresolved_sites) = s.unresolved();
+    o.raw("unresolved", unresolved)?;
+    o.raw("unresolved_sites", unresolved_sites)?;
+    o.raw("dropped_reports", s.dropped_reports())?;
     o.key("sites")?;
     o.w.write_char('[')?;
     let mut result = Ok(());

@@ -4,11 +4,14 @@
 
 pub(crate) mod call_site;
 pub(crate) mod capture;
+pub(crate) mod entry;
 pub(crate) mod fixed_buf;
 pub(crate) mod format;
 pub(crate) mod json;
 pub(crate) mod output;
+pub(crate) mod queue;
 pub(crate) mod sink;
+pub(crate) mod site_reports;
 pub(crate) mod sites;
 pub(crate) mod stderr;
 pub(crate) mod summary;

@@ -78,6 +78,7 @@ impl std::error::Error for ReporterAlreadySet {}
 ///     .unwrap();
 ///     let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
 ///     drop(std::hint::black_box(vec![1u8; 10]));
+///     alloc_guard::staging::flush_reports(); // reports are written off-thread
 ///     assert_eq!(SEEN.load(Ordering::Relaxed), 1);
 /// }
 /// ```

@@ -43,6 +43,11 @@ struct Slot {
     /// ended by a caught panic): repeats may be announced.
     reported: AtomicBool,
     count: AtomicU64,
+    /// The first report's entry was dropped (the report queue was full):
+    /// the next repeat enqueues itself as the first.
+    unresolved: AtomicBool,
+    /// Announcements of this site dropped (the report queue was full).
+    dropped: AtomicU64,
     /// Non-zero: this slot's call stack is the same site as slot `alias`
     /// (the same user line under the same guard), which counts for both.
     alias: AtomicU32,
@@ -65,6 +70,8 @@ impl Slot {
             ready: AtomicBool::new(false),
             reported: AtomicBool::new(false),
             count: AtomicU64::new(0),
+            unresolved: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
             alias: AtomicU32::new(0),
             op: AtomicU8::new(0),
             ops: [const { AtomicU64::new(0) }; 3],
@@ -244,6 +251,70 @@ pub(crate) fn mark_reported(id: u32) {
 /// Whether site `id`'s first report has been written.
 pub(crate) fn is_reported(id: u32) -> bool {
     slot(id).is_some_and(|s| s.reported.load(Ordering::Acquire))
+}
+
+/// Touches, with a no-op atomic add, the part of each slot that an
+/// offending thread writes, so its first violation from a new site takes
+/// no page fault (a trip into the kernel). Outside the allocator.
+pub(crate) fn prefault() {
+    for slot in &SLOTS {
+        slot.count.fetch_add(0, Ordering::Relaxed);
+        for ops in &slot.ops {
+            ops.fetch_add(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Marks slot `id` as waiting for a first report whose entry was dropped.
+pub(crate) fn set_unresolved(id: u32) {
+    if let Some(slot) = slot(id) {
+        slot.unresolved.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Takes the mark of [`set_unresolved`]: `true` for one caller, which
+/// enqueues its record as the site's first.
+pub(crate) fn take_unresolved(id: u32) -> bool {
+    slot(id).is_some_and(|s| {
+        s.unresolved.load(Ordering::Relaxed) && s.unresolved.swap(false, Ordering::Relaxed)
+    })
+}
+
+/// Counts a dropped announcement of site `id`.
+pub(crate) fn count_dropped(id: u32) {
+    if let Some(slot) = slot(id) {
+        slot.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Announcements of site `id` dropped.
+pub(crate) fn dropped(id: u32) -> u64 {
+    slot(id).map_or(0, |s| s.dropped.load(Ordering::Relaxed))
+}
+
+/// Violations, and slots, of sites seen but not published (yet): their
+/// first report is queued, or its entry was dropped.
+pub(crate) fn unresolved() -> (u64, u64) {
+    SLOTS
+        .iter()
+        .filter(|s| {
+            s.hash.load(Ordering::Relaxed) != 0
+                && s.alias.load(Ordering::Relaxed) == 0
+                && !s.ready.load(Ordering::Acquire)
+        })
+        .fold((0, 0), |(n, slots), s| {
+            (n + s.count.load(Ordering::Relaxed), slots + 1)
+        })
+}
+
+/// After a fork, in the child: sites whose first report was queued in the
+/// parent enqueue themselves again at their next repeat.
+pub(crate) fn requeue_unresolved_in_child() {
+    for s in &SLOTS {
+        if s.hash.load(Ordering::Relaxed) != 0 && !s.ready.load(Ordering::Relaxed) {
+            s.unresolved.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Whether site `id` was matched by a suppression rule when first seen.

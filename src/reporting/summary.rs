@@ -15,7 +15,8 @@ use core::panic::Location;
 
 use super::call_site::CallSite;
 use super::format::describe;
-use super::sites::{OpCounts, other_sites, published};
+use super::queue;
+use super::sites::{OpCounts, dropped, other_sites, published, unresolved};
 use super::suppressions::rules;
 use crate::state::event::Event;
 
@@ -28,6 +29,8 @@ pub(crate) struct SiteLine<'a> {
     pub(crate) thread: &'a str,
     pub(crate) guard: Option<&'static Location<'static>>,
     pub(crate) call: &'a CallSite,
+    /// Announcements of it dropped (the report queue was full).
+    pub(crate) dropped: u64,
 }
 
 /// One suppression rule and what it swallowed.
@@ -48,10 +51,15 @@ pub(crate) trait Summary {
     fn each_rule(&self, visit: &mut dyn FnMut(RuleLine<'_>));
     /// Violations from sites that found the table full.
     fn other_sites(&self) -> u64;
+    /// Violations, and sites, whose first report's entry was dropped (the
+    /// report queue was full): counted, not yet resolved.
+    fn unresolved(&self) -> (u64, u64);
+    /// Entries the report queue dropped.
+    fn dropped_reports(&self) -> u64;
 
-    /// Violations reported (sites and table full) and suppressed.
+    /// Violations reported (sites, table full, unresolved) and suppressed.
     fn totals(&self) -> (u64, u64) {
-        let mut reported = self.other_sites();
+        let mut reported = self.other_sites() + self.unresolved().0;
         self.each_site(&mut |l| reported += l.counts.total());
         let mut suppressed = 0;
         self.each_rule(&mut |r| suppressed += r.count);
@@ -78,6 +86,7 @@ impl Summary for Live {
                     thread: d.thread.as_str(),
                     guard: d.guard,
                     call: &d.call,
+                    dropped: dropped(id),
                 });
             }
         }
@@ -103,6 +112,14 @@ impl Summary for Live {
 
     fn other_sites(&self) -> u64 {
         other_sites()
+    }
+
+    fn unresolved(&self) -> (u64, u64) {
+        unresolved()
+    }
+
+    fn dropped_reports(&self) -> u64 {
+        queue::dropped()
     }
 }
 
@@ -139,6 +156,17 @@ pub(crate) fn write_text(w: &mut dyn Write, s: &dyn Summary, prefix: &str) -> fm
             w,
             "  other sites (table full): {other} time{}",
             plural(other)
+        )?;
+    }
+    let ((pending, sites), dropped) = (s.unresolved(), s.dropped_reports());
+    if dropped > 0 || pending > 0 {
+        writeln!(
+            w,
+            "  report queue full: {dropped} report{} dropped; {pending} violation{} from {sites} \
+             site{} not resolved (their first report was dropped)",
+            plural(dropped),
+            plural(pending),
+            plural(sites)
         )?;
     }
     s.each_rule(&mut |r| {
@@ -190,8 +218,11 @@ fn write_site(w: &mut dyn Write, l: &SiteLine<'_>) -> fmt::Result {
         l.call,
         l.thread
     )?;
-    match l.guard {
-        Some(g) => writeln!(w, "; guard made at {g}"),
-        None => writeln!(w),
+    if let Some(g) = l.guard {
+        write!(w, "; guard made at {g}")?;
+    }
+    match l.dropped {
+        0 => writeln!(w),
+        n => writeln!(w, "; {n} announcement{} dropped (report queue full)", s(n)),
     }
 }

@@ -91,6 +91,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -111,6 +112,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -131,6 +133,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -151,6 +154,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -172,6 +176,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -192,6 +197,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -212,6 +218,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -232,6 +239,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -253,6 +261,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -273,6 +282,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -293,6 +303,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -314,6 +325,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -336,6 +348,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```
@@ -360,6 +373,7 @@ impl<'a> Violation<'a> {
     ///     let _guard = alloc_guard::NoAllocGuard::allowing_frees(alloc_guard::Policy::LogBacktrace);
     ///     drop(std::hint::black_box(Box::new([0u8; 24])));
     /// }
+    /// alloc_guard::staging::flush_reports(); // reports are written off-thread
     /// assert!(SEEN.load(Ordering::Relaxed));
     /// # }
     /// ```

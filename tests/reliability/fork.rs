@@ -226,3 +226,75 @@ fn children_forked_while_other_threads_use_the_registry_do_not_hang() {
     );
     eprintln!("FORK-BUSY ok forks={forks}");
 }
+
+#[test]
+fn a_forked_child_starts_with_an_empty_queue_and_its_own_reporter() {
+    if !child::is_child() {
+        let err = child::rerun_ok(
+            module_path!(),
+            "a_forked_child_starts_with_an_empty_queue_and_its_own_reporter",
+        );
+        assert!(err.contains("FORK ok"), "{err}");
+        return;
+    }
+    child::quietly(|| {});
+    // The parent reports through its reporter thread.
+    alloc_guard::staging::start_reporter().unwrap();
+    {
+        let _log = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+        drop(black_box(vec![0u8; 1111]));
+    }
+    alloc_guard::staging::flush_reports();
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid out-array of two.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the child below uses this thread, raw writes, the allocator,
+    // and one thread it spawns itself (the reporter); it ends with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: valid descriptors from pipe().
+        unsafe {
+            libc::dup2(fds[1], 2);
+            libc::close(fds[0]);
+        }
+        use alloc_guard::staging::{ReportMode, report_mode};
+        let mut ok = report_mode() == ReportMode::Inline;
+        {
+            let _log = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+            drop(black_box(vec![0u8; 2222])); // reported here, inline
+        }
+        ok &= alloc_guard::staging::start_reporter().is_ok();
+        ok &= report_mode() == ReportMode::Thread;
+        {
+            let _log = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+            drop(black_box(vec![0u8; 3333])); // through the child's own reporter
+        }
+        let report = alloc_guard::report();
+        ok &= report.unresolved() == 0 && report.dropped_reports() == 0;
+        raw_stderr(if ok { "CHILD ok\n" } else { "CHILD wrong\n" });
+        // SAFETY: ends the forked child without the parent's atexit handlers.
+        unsafe { libc::_exit(if ok { 42 } else { 1 }) };
+    }
+    // SAFETY: the write end is the child's.
+    unsafe { libc::close(fds[1]) };
+    let out = permit_alloc(|| read_all(fds[0]));
+    let status = wait_for(pid, Duration::from_secs(60)).expect("the forked child hung");
+    assert_eq!(
+        exit_code(status),
+        Some(42),
+        "child status {status:#x}: {out}"
+    );
+    assert!(out.contains("CHILD ok"), "{out}");
+    for (size, times) in [(1111, 0), (2222, 1), (3333, 1)] {
+        assert_eq!(
+            out.matches(&format!(
+                "alloc_zeroed of {size} bytes (align 1) in a forbidden scope"
+            ))
+            .count(),
+            times,
+            "{size}: {out}"
+        );
+    }
+    eprintln!("FORK ok");
+}
