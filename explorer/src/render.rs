@@ -1,0 +1,175 @@
+//! The report as a terminal table or as markdown.
+
+use std::fmt::Write;
+
+use crate::report::{Counts, LineReport, Report};
+
+/// `1 alloc 8 B`, `2a 1r 1f 40 B`, or `·` for nothing.
+fn cell(c: &Counts) -> String {
+    if c.is_zero() {
+        return "·".into();
+    }
+    let mut parts = Vec::new();
+    if c.allocs > 0 {
+        parts.push(format!("{}a", c.allocs));
+    }
+    if c.reallocs > 0 {
+        parts.push(format!("{}r", c.reallocs));
+    }
+    if c.frees > 0 {
+        parts.push(format!("{}f", c.frees));
+    }
+    if c.bytes_allocated > 0 {
+        parts.push(format!("{} B", c.bytes_allocated));
+    }
+    parts.join(" ")
+}
+
+fn label(l: &LineReport) -> String {
+    l.line.map_or_else(|| "end".to_owned(), |n| n.to_string())
+}
+
+fn header(report: &Report, out: &mut String) -> bool {
+    if report.status != "ok" {
+        let _ = writeln!(
+            out,
+            "alloc-explore: {}",
+            report.message.as_deref().unwrap_or(&report.status)
+        );
+        for d in &report.diagnostics {
+            let _ = write!(out, "\n{}", d.rendered);
+        }
+        return false;
+    }
+    true
+}
+
+/// The terminal table: one row per line with debug and release counts
+/// (`a` allocations, `r` reallocations, `f` frees, `B` bytes allocated),
+/// `≠` where they differ, then the verdict and the call paths.
+pub fn terminal(report: &Report) -> String {
+    let mut out = String::new();
+    if !header(report, &mut out) {
+        return out;
+    }
+    let code_width = report
+        .lines
+        .iter()
+        .map(|l| l.code.chars().count().min(60))
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let debug_w = report
+        .lines
+        .iter()
+        .map(|l| cell(&l.debug).len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let release_w = report
+        .lines
+        .iter()
+        .map(|l| cell(&l.release).len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<code_width$}  {:<debug_w$}  {:<release_w$}",
+        "line", "code", "debug", "release"
+    );
+    for l in &report.lines {
+        let code: String = l.code.chars().take(60).collect();
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<code_width$}  {:<debug_w$}  {:<release_w$}{}",
+            label(l),
+            code,
+            cell(&l.debug),
+            cell(&l.release),
+            if l.differs { "  ≠" } else { "" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n(a = allocations, r = reallocations, f = frees, B = bytes allocated; ≠ = debug and release differ)"
+    );
+    verdict_and_paths(report, &mut out, "");
+    out
+}
+
+fn verdict_and_paths(report: &Report, out: &mut String, bullet: &str) {
+    let _ = writeln!(out);
+    for p in &report.profiles {
+        let t = &p.totals;
+        let _ = writeln!(
+            out,
+            "{bullet}{}: {} ({} alloc{}, {} realloc{}, {} free{}, {} bytes allocated){}",
+            p.profile,
+            p.verdict.text(),
+            t.allocs,
+            if t.allocs == 1 { "" } else { "s" },
+            t.reallocs,
+            if t.reallocs == 1 { "" } else { "s" },
+            t.frees,
+            if t.frees == 1 { "" } else { "s" },
+            t.bytes_allocated,
+            if p.panicked {
+                "; the snippet panicked"
+            } else {
+                ""
+            }
+        );
+    }
+    let any = report
+        .lines
+        .iter()
+        .any(|l| !l.debug_paths.is_empty() || !l.release_paths.is_empty());
+    if !any {
+        return;
+    }
+    let _ = writeln!(out, "\ncall paths:");
+    for l in &report.lines {
+        for (profile, paths) in [("debug", &l.debug_paths), ("release", &l.release_paths)] {
+            for p in paths {
+                let n = p.counts.allocs + p.counts.reallocs + p.counts.frees;
+                let _ = writeln!(
+                    out,
+                    "{bullet}line {} ({profile}){}: {}",
+                    label(l),
+                    if n > 1 {
+                        format!(", {n}×")
+                    } else {
+                        String::new()
+                    },
+                    p.path
+                );
+            }
+        }
+    }
+}
+
+/// The same as a markdown table, verdict and call paths as lists.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    if !header(report, &mut out) {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "| line | code | debug | release | |\n|---:|---|---|---|---|"
+    );
+    for l in &report.lines {
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} | {} |",
+            label(l),
+            l.code.replace('|', "\\|").replace('`', "'"),
+            cell(&l.debug),
+            cell(&l.release),
+            if l.differs { "≠" } else { "" }
+        );
+    }
+    verdict_and_paths(report, &mut out, "- ");
+    out
+}
