@@ -96,6 +96,12 @@ pub fn explore(code: &str, settings: &Settings) -> io::Result<Report> {
                     profile.name(),
                     settings.timeout.as_secs_f64()
                 ),
+                _ if run.output.is_none() && run.status.contains("exit status: 0") => format!(
+                    "the {} build of the snippet exited ({}) before its report was written \
+                     (did it call std::process::exit?)",
+                    profile.name(),
+                    run.status
+                ),
                 _ => format!(
                     "the {} build of the snippet crashed ({}){}",
                     profile.name(),

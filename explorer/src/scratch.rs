@@ -133,6 +133,8 @@ impl Scratch {
             .cache_dir
             .join(format!("crate-{:016x}", fnv(deps.as_bytes())));
         fs::create_dir_all(dir.join("src"))?;
+        // Absolute: the binary runs in this directory, cargo elsewhere.
+        let dir = dir.canonicalize()?;
         let lock = File::create(dir.join(".lock"))?;
         lock.lock()?;
         let guard = settings.alloc_guard.canonicalize()?;
