@@ -246,3 +246,20 @@ fn dependencies_come_from_crates_io() {
         r.lines[3]
     );
 }
+
+#[test]
+#[ignore = "builds a scratch crate; run by .ci/explorer.sh"]
+fn the_sandbox_wrapper_runs_the_binary() {
+    let code = "assert!(std::env::var_os(\"ALLOC_EXPLORE_WRAPPED\").is_some());";
+    let (wrapped, status) = explore(code, &["--sandbox", "env ALLOC_EXPLORE_WRAPPED=1"]);
+    ok(&wrapped, status);
+    assert!(wrapped.profiles.iter().all(|p| !p.panicked));
+    let (bare, status) = explore(code, &[]);
+    ok(&bare, status);
+    assert!(
+        bare.profiles.iter().all(|p| p.panicked),
+        "{:?}",
+        bare.profiles
+    );
+    assert!(bare.profiles[0].stderr.contains("assertion failed"));
+}
