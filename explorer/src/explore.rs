@@ -14,6 +14,9 @@ use crate::snippet::Snippet;
 /// What the harness writes (see `harness/main.rs`).
 #[derive(Debug, Deserialize)]
 struct HarnessOutput {
+    /// `alloc_guard::report()`'s sites: allocs, reallocs, frees, location.
+    sites: Vec<(u64, u64, u64, String)>,
+    other_sites: u64,
     installed: bool,
     panicked: bool,
     overflow: u64,
@@ -187,6 +190,10 @@ fn evaluate(
     for p in &mut lines.paths {
         p.sort_by_key(|c| std::cmp::Reverse(c.counts.allocs + c.counts.reallocs + c.counts.frees));
     }
+    let (guard_sites_agree, guard_disagreements) = match &parsed {
+        Some(out) => compare_with_sites(out, &lines, snippet),
+        None => (false, Vec::new()),
+    };
     let totals = parsed.as_ref().map(|p| p.totals).unwrap_or_default();
     let run_report = ProfileRun {
         profile: profile.name().into(),
@@ -195,6 +202,8 @@ fn evaluate(
         verdict: totals.verdict(),
         panicked: parsed.as_ref().is_some_and(|p| p.panicked),
         unattributed,
+        guard_sites_agree,
+        guard_disagreements,
         build_seconds,
         run_seconds: run.seconds,
         stdout: with_note(&run.stdout.text, run.stdout.truncated),
@@ -245,4 +254,75 @@ fn merge(snippet: &Snippet, debug: &Lines, release: &Lines) -> Vec<LineReport> {
         "(end of snippet: values still alive are dropped)".into(),
     ));
     lines
+}
+
+/// The snippet line of a site's location, "function (file:line:col)",
+/// perhaps followed by " via dependency_function (file:line:col)".
+fn site_line(location: &str, snippet: &Snippet) -> Option<u32> {
+    let start = location.find(" (")? + 2;
+    let inner = &location[start..start + location[start..].find(')')?];
+    let mut parts = inner.rsplitn(3, ':');
+    let (_col, line, file) = (parts.next()?, parts.next()?, parts.next()?);
+    if !file.ends_with(crate::snippet::FILE_NAME) {
+        return None;
+    }
+    snippet.snippet_line(line.parse().ok()?)
+}
+
+/// Whether the guard's sites (`alloc_guard::report()`, keyed by the
+/// snippet's line) count what the recorder counted, line by line; and the
+/// lines where not. Operations while panicking are never violations, so a
+/// snippet that panicked is not compared.
+fn compare_with_sites(
+    out: &HarnessOutput,
+    lines: &Lines,
+    snippet: &Snippet,
+) -> (bool, Vec<String>) {
+    if out.panicked {
+        return (false, vec!["the snippet panicked: not compared".into()]);
+    }
+    let mut by_line = vec![[0u64; 3]; lines.counts.len()];
+    for (allocs, reallocs, frees, location) in &out.sites {
+        let index = site_line(location, snippet).unwrap_or(0) as usize;
+        let b = &mut by_line[index];
+        b[0] += allocs;
+        b[1] += reallocs;
+        b[2] += frees;
+    }
+    let mut notes = Vec::new();
+    if out.other_sites > 0 {
+        notes.push(format!(
+            "{} violations beyond the site table",
+            out.other_sites
+        ));
+    }
+    for (i, (site, c)) in by_line.iter().zip(&lines.counts).enumerate() {
+        let recorded = [c.allocs, c.reallocs, c.frees];
+        if *site != recorded {
+            let line = if i == 0 {
+                "end".to_owned()
+            } else {
+                format!("line {i}")
+            };
+            notes.push(format!(
+                "{line}: the guard's sites count {site:?} (allocs, reallocs, frees), the recorder {recorded:?}"
+            ));
+        }
+    }
+    (notes.is_empty(), notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_locations_name_the_snippets_line() {
+        let s = Snippet::parse("let a = 1;\nlet b = 2;\nlet c = 3;");
+        let via = "snippet::snippet::run (src/snippet.rs:8:3) via smallvec::SmallVec<A>::try_grow (smallvec-1.16.6/src/lib.rs:1350:46)";
+        assert_eq!(site_line(via, &s), Some(3));
+        assert_eq!(site_line("run (/x/src/snippet.rs:6:1)", &s), Some(1));
+        assert_eq!(site_line("main (src/main.rs:6:1)", &s), None);
+        assert_eq!(site_line("no location", &s), None);
+    }
 }

@@ -121,6 +121,19 @@ fn verdict_and_paths(report: &Report, out: &mut String, bullet: &str) {
             }
         );
     }
+    for p in report
+        .profiles
+        .iter()
+        .filter(|p| !p.guard_sites_agree && !p.panicked)
+    {
+        for note in &p.guard_disagreements {
+            let _ = writeln!(
+                out,
+                "{bullet}note ({}): alloc_guard's sites disagree: {note}",
+                p.profile
+            );
+        }
+    }
     let any = report
         .lines
         .iter()

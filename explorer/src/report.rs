@@ -114,6 +114,12 @@ pub struct ProfileRun {
     pub panicked: bool,
     /// Operations the per-line table could not hold (4,096 distinct call stacks).
     pub unattributed: u64,
+    /// The run was also under `NoAllocGuard::new(Policy::LogBacktrace)`
+    /// with the reporter silenced: `alloc_guard::report()`'s sites, keyed
+    /// by the snippet's line, counted the same operations on every line.
+    pub guard_sites_agree: bool,
+    /// Where they did not (empty when they agree).
+    pub guard_disagreements: Vec<String>,
     /// Seconds spent building.
     pub build_seconds: f64,
     /// Seconds spent running.

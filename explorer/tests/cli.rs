@@ -64,6 +64,15 @@ fn ok(report: &Report, code: i32) {
         report.message
     );
     assert_eq!(report.profiles.len(), 2);
+    // The library's own per-line sites (the run is under a LogBacktrace
+    // guard) count what the recorder counted, line by line.
+    for p in report.profiles.iter().filter(|p| !p.panicked) {
+        assert!(
+            p.guard_sites_agree,
+            "{}: {:?}",
+            p.profile, p.guard_disagreements
+        );
+    }
 }
 
 #[test]
