@@ -2,7 +2,10 @@
 //! `alloc_guard`. Give it a snippet; it builds a scratch crate that
 //! installs `alloc_guard::CountingAlloc`, runs the snippet once in a debug
 //! and once in a release build (with line tables), records the call stack
-//! of every heap operation, and reports per line of the snippet:
+//! of every heap operation (checked against the per-line sites of
+//! `alloc_guard::report()`, the run being under a silenced
+//! `NoAllocGuard::new(Policy::LogBacktrace)`), and reports per line of the
+//! snippet:
 //! allocations, reallocations, frees and bytes, in both builds, with the
 //! call path of each, and which `NoAllocGuard` the whole snippet passes.
 //!

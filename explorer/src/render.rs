@@ -186,3 +186,80 @@ pub fn markdown(report: &Report) -> String {
     verdict_and_paths(report, &mut out, "- ");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{CallPath, ProfileRun, SCHEMA, Verdict};
+
+    fn report() -> Report {
+        let one = Counts {
+            allocs: 1,
+            bytes_allocated: 8,
+            ..Counts::default()
+        };
+        let profile = |name: &str, totals: Counts| ProfileRun {
+            profile: name.into(),
+            status: "ok".into(),
+            totals,
+            verdict: totals.verdict(),
+            panicked: false,
+            unattributed: 0,
+            guard_sites_agree: true,
+            guard_disagreements: Vec::new(),
+            build_seconds: 0.0,
+            run_seconds: 0.0,
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: 0,
+        };
+        Report {
+            schema: SCHEMA,
+            status: "ok".into(),
+            message: None,
+            verdict: Some(Verdict::Allocates),
+            lines: vec![LineReport {
+                line: Some(1),
+                code: "let b = Box::new(1u64);".into(),
+                debug: one,
+                release: Counts::default(),
+                differs: true,
+                debug_paths: vec![CallPath {
+                    counts: one,
+                    path: "Box::new → alloc 8 bytes".into(),
+                }],
+                release_paths: Vec::new(),
+            }],
+            profiles: vec![profile("debug", one), profile("release", Counts::default())],
+            diagnostics: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn terminal_rows_mark_the_lines_that_differ() {
+        let t = terminal(&report());
+        assert!(
+            t.contains("   1  let b = Box::new(1u64);  1a 8 B  ·        ≠\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("debug: allocates (1 alloc, 0 reallocs, 0 frees, 8 bytes allocated)"),
+            "{t}"
+        );
+        assert!(t.contains("release: passes `NoAllocGuard::new`"), "{t}");
+        assert!(
+            t.contains("line 1 (debug): Box::new → alloc 8 bytes"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn markdown_is_a_table_and_lists() {
+        let m = markdown(&report());
+        assert!(
+            m.contains("| 1 | `let b = Box::new(1u64);` | 1a 8 B | · | ≠ |"),
+            "{m}"
+        );
+        assert!(m.contains("- debug: allocates"), "{m}");
+    }
+}
