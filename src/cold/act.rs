@@ -36,9 +36,9 @@ pub(crate) fn violation(s: &ThreadState, e: Event, policy: Option<Policy>, bound
             let guard = s.site.get();
             contained(|| {
                 // What was queued before (this thread's earlier reports
-                // among it) is written first; the process is ending, so
-                // waiting for the reporter's batch costs nothing that counts.
-                queue::drain(site_reports::write);
+                // among it) is written first, unless the reporter is
+                // writing: it may wait for a lock this thread holds.
+                queue::try_drain(site_reports::write);
                 emit(&Violation::new(&record, guard, Policy::Abort, 0, 1));
             });
             std::process::abort();

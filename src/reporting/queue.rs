@@ -16,7 +16,7 @@
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use super::entry::Entry;
 
@@ -154,8 +154,7 @@ fn pop(_draining: &MutexGuard<'_, ()>) -> Option<Entry> {
 }
 
 /// Writes every queued entry with `write`, oldest first, waiting for a
-/// drain in progress to finish (outside the allocator, or on the `Abort`
-/// path, which ends the process). Returns how many.
+/// drain in progress to finish (outside the allocator). Returns how many.
 pub(crate) fn drain(mut write: impl FnMut(&Entry)) -> usize {
     let draining = DRAINING
         .lock()
@@ -166,6 +165,20 @@ pub(crate) fn drain(mut write: impl FnMut(&Entry)) -> usize {
         n += 1;
     }
     n
+}
+
+/// As [`drain`], unless another thread is draining (then nothing): for
+/// the allocator's `Abort` path, which must not wait — the reporter may be
+/// blocked on a lock the aborting thread holds (a hook's, a logger's).
+pub(crate) fn try_drain(mut write: impl FnMut(&Entry)) {
+    let draining = match DRAINING.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => return,
+    };
+    while let Some(entry) = pop(&draining) {
+        write(&entry);
+    }
 }
 
 /// Holds off every drain until the returned guard drops (the fork
