@@ -350,3 +350,25 @@ fn alloc_guard_reports_inline_keeps_reports_on_the_offending_thread() {
     assert!(out.passed(), "{out}");
     assert!(err.contains("MARKER mode=Inline same=true"), "{err}");
 }
+
+#[test]
+fn a_hook_that_reads_the_report_does_not_wait_for_itself() {
+    if child::is_child() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static TOTAL: AtomicU64 = AtomicU64::new(0);
+        staging::set_reporter(|_| {
+            // On the reporter thread, inside its drain.
+            TOTAL.store(staging::report().total(), Ordering::Relaxed);
+        })
+        .unwrap();
+        {
+            let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+            drop(black_box(Box::new(1u8)));
+        }
+        staging::flush_reports();
+        eprintln!("MARKER total={}", TOTAL.load(Ordering::Relaxed));
+        return;
+    }
+    let err = run_ok("a_hook_that_reads_the_report_does_not_wait_for_itself");
+    assert!(err.contains("MARKER total=1"), "{err}");
+}

@@ -65,6 +65,11 @@ static FORKED: AtomicBool = AtomicBool::new(false);
 /// Held by whoever drains.
 static DRAINING: Mutex<()> = Mutex::new(());
 
+thread_local! {
+    /// This thread is draining (const, no destructor).
+    static IN_DRAIN: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
 fn cell(position: usize) -> Option<&'static Cell> {
     CELLS.get(position % CAPACITY)
 }
@@ -155,7 +160,20 @@ fn pop(_draining: &MutexGuard<'_, ()>) -> Option<Entry> {
 
 /// Writes every queued entry with `write`, oldest first, waiting for a
 /// drain in progress to finish (outside the allocator). Returns how many.
+///
+/// Called again from inside `write` on the same thread (a reporter hook
+/// that calls `report()`), it does nothing rather than wait for itself.
 pub(crate) fn drain(mut write: impl FnMut(&Entry)) -> usize {
+    if IN_DRAIN.with(|d| d.replace(true)) {
+        return 0;
+    }
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            IN_DRAIN.with(|d| d.set(false));
+        }
+    }
+    let _leave = Leave;
     let draining = DRAINING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -171,6 +189,9 @@ pub(crate) fn drain(mut write: impl FnMut(&Entry)) -> usize {
 /// the allocator's `Abort` path, which must not wait — the reporter may be
 /// blocked on a lock the aborting thread holds (a hook's, a logger's).
 pub(crate) fn try_drain(mut write: impl FnMut(&Entry)) {
+    if IN_DRAIN.with(|d| d.get()) {
+        return;
+    }
     let draining = match DRAINING.try_lock() {
         Ok(guard) => guard,
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
