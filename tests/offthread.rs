@@ -237,14 +237,16 @@ fn a_full_queue_drops_reports_counted_and_the_sites_resolve_later() {
                 leaf();
             }
         }
-        // Both rounds from one call site: the same call stacks.
-        let mut reports = Vec::new();
-        for held in [Some(alloc_guard::__private::hold_reports()), None] {
-            round(); // the second time, an unresolved site's repeat enqueues itself as its first
-            drop(held);
-            reports.push(staging::report());
-        }
-        let (first, second) = (&reports[0], &reports[1]);
+        // Each round on a thread of its own: the same call stacks both times
+        // (called twice from here, the optimiser may give each call its own
+        // return address).
+        let held = alloc_guard::__private::hold_reports();
+        std::thread::spawn(round).join().unwrap();
+        drop(held);
+        let first = staging::report();
+        // An unresolved site's repeat enqueues itself as its first.
+        std::thread::spawn(round).join().unwrap();
+        let second = staging::report();
         let text = first.to_string();
         eprintln!(
             "MARKER dropped={} unresolved={} total={} then dropped={} unresolved={} total={} sites={}",
