@@ -3,6 +3,10 @@
 //! (a pthread key destructor made after alloc_guard's key runs after it in
 //! each round), and threads spawned inside guarded scopes. Each scenario
 //! runs alone in a child process, so that the process totals are known.
+//!
+//! The two pthread-key scenarios are unix only; on Windows the destructor
+//! helpers they share are unused.
+#![cfg_attr(windows, allow(dead_code, unused_imports))]
 
 use std::cell::Cell;
 use std::hint::black_box;
@@ -76,6 +80,7 @@ thread_local! {
     static ROUNDS: Cell<u32> = const { Cell::new(0) };
 }
 
+#[cfg(unix)] // pthread keys
 /// A pthread key made by the test, after alloc_guard's own (which the
 /// first allocation of the process made): in each round of pthread key
 /// destructors, glibc runs it after alloc_guard's exit hook.
@@ -93,6 +98,7 @@ fn late_key() -> libc::pthread_key_t {
     })
 }
 
+#[cfg(unix)] // pthread keys
 extern "C" fn key_destructor(_value: *mut libc::c_void) {
     let round = ROUNDS.with(|r| {
         r.set(r.get() + 1);
@@ -110,6 +116,7 @@ fn fields(s: &AllocStats) -> [u64; 3] {
     [s.allocs, s.deallocs, s.bytes_allocated]
 }
 
+#[cfg(unix)] // pthread keys
 #[test]
 fn destructors_before_and_after_the_exit_hook_are_counted_and_checked() {
     if !child::is_child() {
@@ -185,6 +192,7 @@ fn destructors_before_and_after_the_exit_hook_are_counted_and_checked() {
     eprintln!("TEARDOWN ok global={got:?} expected>={lower:?}");
 }
 
+#[cfg(unix)] // pthread keys
 extern "C" fn first_touch_destructor(_value: *mut libc::c_void) {
     // This thread's first operation through the allocator happens here,
     // in a pthread key destructor: it joins the registry now, and
@@ -192,6 +200,7 @@ extern "C" fn first_touch_destructor(_value: *mut libc::c_void) {
     destructor_work(9, 1);
 }
 
+#[cfg(unix)] // pthread keys
 extern "C" fn quiet_thread(arg: *mut libc::c_void) -> *mut libc::c_void {
     // No Rust allocation on this thread before its key destructor.
     // SAFETY: `arg` carries the key; the value is a non-null marker.
@@ -204,6 +213,7 @@ extern "C" fn quiet_thread(arg: *mut libc::c_void) -> *mut libc::c_void {
     core::ptr::null_mut()
 }
 
+#[cfg(unix)] // pthread keys
 #[test]
 fn a_first_allocation_inside_a_pthread_key_destructor_is_counted() {
     if !child::is_child() {
