@@ -27,6 +27,8 @@ static DTOR_BYTES: AtomicU64 = AtomicU64::new(0);
 static DTOR_RUNS: AtomicU32 = AtomicU32::new(0);
 static DTOR_ERRORS: AtomicU32 = AtomicU32::new(0);
 static DTOR_CAUGHT: AtomicU32 = AtomicU32::new(0);
+/// The line of the logged violation in `destructor_work`.
+static LOGGED_LINE: AtomicU32 = AtomicU32::new(0);
 
 /// What each destructor does: allocate `mib` MiB plus 50 small boxes, free
 /// them, check its own measure, then raise a violation under a panicking
@@ -53,6 +55,7 @@ fn destructor_work(id: u32, mib: usize) {
             DTOR_CAUGHT.fetch_add(1, SeqCst);
         }
         let _log = NoAllocGuard::new(Policy::LogBacktrace);
+        LOGGED_LINE.store(line!() + 1, SeqCst);
         std::mem::forget(black_box(vec![0u8; 770 + id as usize]));
     });
     for s in [stats, violations] {
@@ -185,7 +188,10 @@ fn destructors_before_and_after_the_exit_hook_are_counted_and_checked() {
     let logged: u64 = alloc_guard::report()
         .sites()
         .iter()
-        .filter(|site| site.location.contains("teardown.rs:52:"))
+        .filter(|site| {
+            let at = format!("teardown.rs:{}:", LOGGED_LINE.load(SeqCst));
+            site.location.contains(&at)
+        })
         .map(|site| site.count)
         .sum();
     eprintln!("TEARDOWN logged={logged}");
