@@ -152,8 +152,9 @@
 //!   is invisible to every `#[global_allocator]`. A `cdylib` plugin has its
 //!   own global allocator and its own copy of this crate.
 //! - Allocations from signal handlers are not supported.
-//! - Unix only for now: the platform layer (`src/sys/`) has one
-//!   implementation, for Linux, macOS, iOS and the BSDs.
+//! - Platforms: Linux, macOS, iOS and the BSDs (`src/sys/unix.rs`) and
+//!   Windows (`src/sys/windows.rs`); the README's platform table says how
+//!   each is tested.
 //!
 //! # Architecture
 //!
@@ -167,7 +168,7 @@
 //! | hot path | `src/alloc.rs`: the `GlobalAlloc` impl | inside the allocator, every operation |
 //! | cold path | `src/cold/`: first contact, counter banks, peaks, budgets, recording, acting by policy, fork handlers | inside the allocator, when a thread's flags are set |
 //! | reporting | `src/reporting/`: capture, symbols, format, site table, sinks | inside the allocator, for reports only |
-//! | state and platform | `src/state/` (thread state, counters, events, policies), `src/sys/` (stderr, pages, thread names, exit hook, fork) | below everything |
+//! | state and platform | `src/state/` (thread state, counters, events, policies), `src/sys/` (stderr, pages, thread names, exit hook, fork; unix and Windows) | below everything |
 //!
 //! So a change to the hot path touches `src/alloc.rs` (and perhaps
 //! `src/state/thread_state.rs`); the text of a report, `src/reporting/format.rs`;

@@ -51,6 +51,25 @@ pub(crate) mod system {
 /// (the hot path is not taken before the thread joins the registry).
 static NO_BANK: Counters = Counters::new();
 
+/// A `Cell<&'static Counters>` kept as a raw pointer: rustc 1.85 (the MSRV)
+/// rejects a `const` initialiser holding a *reference* to a static with
+/// interior mutability, but accepts a pointer to it.
+pub(crate) struct BankCell(Cell<*const Counters>);
+
+impl BankCell {
+    #[inline(always)]
+    pub(crate) fn get(&self) -> &'static Counters {
+        // SAFETY: the pointer always comes from a `&'static Counters` (the
+        // initial `&NO_BANK` or one given to `set`).
+        unsafe { &*self.0.get() }
+    }
+
+    #[inline(always)]
+    pub(crate) fn set(&self, bank: &'static Counters) {
+        self.0.set(bank);
+    }
+}
+
 /// The state of one thread. See the module docs.
 pub(crate) struct ThreadState {
     /// Zero means "count and go": the only thing the hot path tests.
@@ -58,7 +77,7 @@ pub(crate) struct ThreadState {
     pub(crate) flags: Cell<u16>,
     /// Where the hot path counts: this thread's private bank in the
     /// registry (shared with no other live thread).
-    pub(crate) bank: Cell<&'static Counters>,
+    pub(crate) bank: BankCell,
     /// The bank's totals when this thread took it over (banks outlive
     /// threads and keep counting for the next owner).
     pub(crate) baseline: Cell<Totals>,
@@ -93,7 +112,7 @@ impl ThreadState {
     const fn new() -> Self {
         ThreadState {
             flags: Cell::new(system::UNREGISTERED),
-            bank: Cell::new(&NO_BANK),
+            bank: BankCell(Cell::new(&NO_BANK)),
             baseline: Cell::new(Totals {
                 allocs: 0,
                 deallocs: 0,

@@ -11,6 +11,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteError {
     /// Interrupted by a signal before anything was written: try again.
+    /// (Never on Windows, which has no `EINTR`.)
+    #[cfg_attr(windows, allow(dead_code))]
     Interrupted,
     /// Any other failure (closed descriptor, full disk, …): give up.
     Failed,

@@ -8,8 +8,8 @@
 //!
 //! Every child runs under a timeout (60 s by default, or
 //! `ALLOC_GUARD_CHILD_TIMEOUT_SECS`): a child still running then is killed
-//! with its whole process group (so processes it forked go too), and its
-//! output says it timed out.
+//! with its whole process group (so processes it forked go too; on Windows,
+//! which has no fork, the child alone), and its output says it timed out.
 
 // Each test binary uses a different part of this helper.
 #![allow(dead_code)]
@@ -17,6 +17,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io::Read;
+#[cfg(unix)]
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -143,9 +144,10 @@ pub fn rerun_with_timeout(name: &str, env: &[(&str, &str)], timeout: Duration) -
     .env("RUST_BACKTRACE", "0")
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
+    .stderr(Stdio::piped());
     // Its own process group, so a timeout also ends what it forked.
-    .process_group(0);
+    #[cfg(unix)]
+    cmd.process_group(0);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -197,10 +199,13 @@ pub fn rerun_with_timeout(name: &str, env: &[(&str, &str)], timeout: Duration) -
         }
         if Instant::now() > deadline {
             timed_out = true;
-            let pgid = child.id() as libc::pid_t;
-            // SAFETY: plain system call. The child is not reaped yet, so
-            // its pid (= its group's id) cannot have been reused.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            #[cfg(unix)]
+            {
+                let pgid = child.id() as libc::pid_t;
+                // SAFETY: plain system call. The child is not reaped yet,
+                // so its pid (= its group's id) cannot have been reused.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            }
             let _ = child.kill();
             break child.wait().expect("wait");
         }
@@ -275,8 +280,16 @@ pub fn stderr(out: &impl Ended) -> String {
 }
 
 /// Whether the child was killed by SIGABRT.
+#[cfg(unix)]
 pub fn aborted(out: &impl Ended) -> bool {
     out.status().signal() == Some(libc::SIGABRT)
+}
+
+/// Whether the child ended by `std::process::abort`: a fail-fast exception,
+/// exit code `STATUS_STACK_BUFFER_OVERRUN` (0xC0000409).
+#[cfg(windows)]
+pub fn aborted(out: &impl Ended) -> bool {
+    out.status().code() == Some(0xC000_0409_u32 as i32)
 }
 
 /// The message of a caught panic.

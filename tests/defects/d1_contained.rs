@@ -25,8 +25,15 @@ struct PanicsOnDrop;
 
 impl Drop for PanicsOnDrop {
     fn drop(&mut self) {
+        // Straight to the descriptor: no lock, no buffer.
+        #[cfg(unix)]
         // SAFETY: `DROPPED` is valid for reads of its length.
-        unsafe { libc::write(2, DROPPED.as_ptr().cast(), DROPPED.len()) };
+        unsafe {
+            libc::write(2, DROPPED.as_ptr().cast(), DROPPED.len())
+        };
+        // std's stderr is unbuffered, and its lock re-entrant.
+        #[cfg(windows)]
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), DROPPED.as_bytes());
         panic!("{}", String::from("payload drop panicked"));
     }
 }

@@ -36,6 +36,14 @@ fn a_call_made_inside_a_dependency_names_the_users_line_via_the_dependency() {
     drop(v);
 }
 
+// Under wine (CI's Windows run, `--cfg alloc_guard_under_wine`) the line
+// tables hold the Linux build paths (/work/...) while the working directory
+// is a Windows path (Z:\work\...), so no path can be made relative. Not so
+// on Windows, where the build and the run see the same paths.
+#[cfg_attr(
+    alloc_guard_under_wine,
+    ignore = "wine: build paths are Linux paths, the working directory a Windows path"
+)]
 #[test]
 fn a_direct_call_has_no_via_and_paths_are_relative() {
     let mut line = 0;

@@ -11,6 +11,8 @@ static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 
 #[path = "../common/child.rs"]
 mod child;
+// fork: unix only.
+#[cfg(unix)]
 mod fork;
 mod layouts;
 // Guards are pushed one by one on purpose: their creation order matters.
