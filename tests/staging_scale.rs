@@ -65,7 +65,6 @@ fn service() -> u32 {
 #[test]
 fn a_rules_file_silences_one_of_two_offending_lines_and_the_summary_counts_it() {
     if child::is_child() {
-        alloc_guard::print_report_at_exit();
         let line = service();
         let report = staging::report();
         eprintln!(
@@ -73,6 +72,7 @@ fn a_rules_file_silences_one_of_two_offending_lines_and_the_summary_counts_it() 
             report.sites().len(),
             report.total()
         );
+        eprint!("{report}");
         return;
     }
     let rules = rules_file(
@@ -94,13 +94,10 @@ fn a_rules_file_silences_one_of_two_offending_lines_and_the_summary_counts_it() 
     assert_eq!(err.matches("in a forbidden scope").count(), 1, "{err}");
     assert!(
         err.lines().any(|l| l.starts_with("  at:     ")
-            && l.contains(&format!(" (tests/staging_scale.rs:{line}:"))),
+            && l.contains(&format!("tests/staging_scale.rs:{line}:"))),
         "{err}"
     );
-    assert!(
-        !err.contains("warm_cache (tests/staging_scale.rs:"),
-        "{err}"
-    );
+    assert!(!err.contains("warm_cache ("), "{err}");
     // report(): the new line's 200 violations as one site; all 400 in the total.
     assert!(marker.contains("sites=1 total=400"), "{err}");
     // The summary lists each rule with what it swallowed, or that it matched nothing.
@@ -146,7 +143,7 @@ fn an_unreadable_rules_file_is_one_error_line_and_the_run_goes_on() {
         "{err}"
     );
     // No rules: the violation is reported as usual.
-    assert!(err.contains("warm_cache (tests/staging_scale.rs:"), "{err}");
+    assert!(err.contains("warm_cache ("), "{err}");
     assert!(err.contains("MARKER survived total=1"), "{err}");
 }
 
@@ -169,7 +166,7 @@ fn a_bad_rule_names_its_file_and_line_and_no_rule_of_that_file_is_taken() {
         "{err}"
     );
     assert!(err.contains("MARKER rules=0"), "{err}");
-    assert!(err.contains("warm_cache (tests/staging_scale.rs:"), "{err}");
+    assert!(err.contains("warm_cache ("), "{err}");
 }
 
 #[test]
@@ -225,6 +222,12 @@ fn rules_given_at_run_time_are_checked_and_counted() {
     );
 }
 
+// The summary at exit: under wine (CI's Windows run) no exit hook of the
+// .exe runs after `ExitProcess` (see tests/staging.rs); Windows runs them.
+#[cfg_attr(
+    alloc_guard_under_wine,
+    ignore = "wine: no TLS callbacks of the .exe at process detach"
+)]
 #[test]
 fn json_lines_parse_and_carry_the_fields_of_the_text_report() {
     if child::is_child() {
@@ -290,7 +293,12 @@ fn json_lines_parse_and_carry_the_fields_of_the_text_report() {
         (Some("alloc"), Some(2), Some(2))
     );
     assert_eq!(first["old_size"], serde_json::Value::Null);
-    assert_eq!(first["file"], "tests/staging_scale.rs");
+    assert!(
+        first["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("tests/staging_scale.rs")
+    );
     assert!(first["function"].as_str().unwrap().ends_with(name));
     assert_eq!(first["policy"], "LogBacktrace");
     let frames = first["backtrace"].as_array().unwrap();
@@ -316,6 +324,12 @@ fn json_lines_parse_and_carry_the_fields_of_the_text_report() {
     assert_eq!(sites[0]["at"], at);
 }
 
+// The summary at exit: under wine (CI's Windows run) no exit hook of the
+// .exe runs after `ExitProcess` (see tests/staging.rs); Windows runs them.
+#[cfg_attr(
+    alloc_guard_under_wine,
+    ignore = "wine: no TLS callbacks of the .exe at process detach"
+)]
 #[test]
 fn no_summary_at_exit_when_nothing_was_seen_or_guards_are_off() {
     if child::is_child() {
