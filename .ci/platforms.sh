@@ -129,7 +129,9 @@ for line in open(path):
         drop = line.strip() in ("[dev-dependencies]", "[[test]]")
     if not drop:
         out.append(line)
-open(path, "w").write("".join(out).replace('exclude = ["benches/compare"]\n', ""))
+import re
+text = re.sub(r"(?m)^members = \[.*\]$", 'members = [".", "macros"]', "".join(out))
+open(path, "w").write(re.sub(r"(?m)^exclude = \[.*\]\n", "", text))
 EOF
 (cd "$R/crate" && RUSTC=$R/root/usr/bin/rustc LD_LIBRARY_PATH=$R/root/usr/lib/x86_64-linux-gnu \
     CARGO_TARGET_DIR=$R/build /usr/bin/cargo build -q --lib --examples)

@@ -20,7 +20,7 @@
 
 use core::cell::Cell;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use windows_sys::Win32::Foundation::{INVALID_HANDLE_VALUE, LocalFree};
 use windows_sys::Win32::Storage::FileSystem::WriteFile;
@@ -267,17 +267,29 @@ unsafe extern "C" {
     fn atexit(f: extern "C" fn()) -> core::ffi::c_int;
 }
 
-/// The function [`at_exit`] registered (null: none), and whether it ran.
-static AT_EXIT: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+/// How many functions [`at_exit`] keeps.
+const AT_EXIT_SLOTS: usize = 4;
+
+/// The functions [`at_exit`] registered (null: none), in order, how many
+/// slots are taken, and whether they ran.
+static AT_EXIT: [AtomicPtr<c_void>; AT_EXIT_SLOTS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; AT_EXIT_SLOTS];
+static AT_EXIT_TAKEN: AtomicUsize = AtomicUsize::new(0);
 static AT_EXIT_RAN: AtomicBool = AtomicBool::new(false);
 
-/// Runs the registered function once, whichever way the process ends.
+/// Runs the registered functions once, last registered first (as `atexit`
+/// does), whichever way the process ends.
 extern "C" fn run_at_exit() {
-    let f = AT_EXIT.load(Ordering::Acquire);
-    if !f.is_null() && !AT_EXIT_RAN.swap(true, Ordering::AcqRel) {
-        // SAFETY: `f` was stored by `at_exit` from an `extern "C" fn()`.
-        let f: extern "C" fn() = unsafe { core::mem::transmute(f) };
-        f();
+    if AT_EXIT_RAN.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    for slot in AT_EXIT.iter().rev() {
+        let f = slot.load(Ordering::Acquire);
+        if !f.is_null() {
+            // SAFETY: `f` was stored by `at_exit` from an `extern "C" fn()`.
+            let f: extern "C" fn() = unsafe { core::mem::transmute(f) };
+            f();
+        }
     }
 }
 
@@ -300,13 +312,17 @@ static ON_PROCESS_DETACH: unsafe extern "system" fn(*mut c_void, u32, *mut c_voi
     on_process_detach;
 
 /// Runs `f` once when the process exits normally; `false` if the C runtime
-/// refused. Through the C runtime's `atexit` when `main` returns (or on
+/// refused or the 4 slots are taken. Through the C runtime's `atexit` when `main` returns (or on
 /// `exit`), and from a TLS callback at process detach otherwise:
 /// `std::process::exit` calls `ExitProcess`, which skips `atexit`. There,
 /// the other threads are already gone; a lock one of them held makes the
 /// system end the process without the output.
 pub(crate) fn at_exit(f: extern "C" fn()) -> bool {
-    AT_EXIT.store(f as *mut c_void, Ordering::Release);
+    let index = AT_EXIT_TAKEN.fetch_add(1, Ordering::AcqRel);
+    let Some(slot) = AT_EXIT.get(index) else {
+        return false;
+    };
+    slot.store(f as *mut c_void, Ordering::Release);
     // SAFETY: `run_at_exit` is an `extern "C" fn()` that never unwinds.
-    unsafe { atexit(run_at_exit) == 0 }
+    index > 0 || unsafe { atexit(run_at_exit) == 0 }
 }
