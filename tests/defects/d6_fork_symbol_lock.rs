@@ -74,9 +74,15 @@ fn wait_all(pids: &[libc::pid_t], timeout: Duration) -> (usize, usize) {
     (hung, wrong)
 }
 
+/// Runs test `name` as a child with reports written `mode` (`inline`:
+/// resolution on the offending thread, as when the defect was found;
+/// `thread`: on the reporter thread).
 #[track_caller]
-fn assert_child_ok(module: &str, name: &str, marker: &str) {
-    let out = child::rerun(&child::test_name(module, name), &[]);
+fn assert_child_ok(module: &str, name: &str, mode: &str, marker: &str) {
+    let out = child::rerun(
+        &child::test_name(module, name),
+        &[("ALLOC_GUARD_REPORTS", mode)],
+    );
     out.assert_finished();
     assert!(out.passed(), "{out}");
     assert!(child::stderr(&out).contains(marker), "{out}");
@@ -86,9 +92,26 @@ fn assert_child_ok(module: &str, name: &str, marker: &str) {
 fn children_forked_during_the_first_symbol_resolution_report_and_exit() {
     let name = "children_forked_during_the_first_symbol_resolution_report_and_exit";
     if !child::is_child() {
-        assert_child_ok(module_path!(), name, "D6-FIRST ok");
+        assert_child_ok(module_path!(), name, "inline", "D6-FIRST ok");
         return;
     }
+    forks_during_the_first_report();
+}
+
+#[test]
+fn children_forked_while_the_reporter_thread_resolves_report_and_exit() {
+    let name = "children_forked_while_the_reporter_thread_resolves_report_and_exit";
+    if !child::is_child() {
+        assert_child_ok(module_path!(), name, "thread", "D6-FIRST ok");
+        return;
+    }
+    forks_during_the_first_report();
+}
+
+/// Forks children while the process's first report is being written (on
+/// the offending thread, or on the reporter thread: then `flush_reports`
+/// waits for it).
+fn forks_during_the_first_report() {
     // Thread T makes the process's first report, which loads the debug
     // info; this thread forks children at intervals meanwhile.
     let start = Arc::new(Barrier::new(2));
@@ -99,6 +122,7 @@ fn children_forked_during_the_first_symbol_resolution_report_and_exit() {
             start.wait();
             let t0 = Instant::now();
             log_violation();
+            alloc_guard::staging::flush_reports();
             done.store(true, SeqCst);
             t0.elapsed()
         })
@@ -158,7 +182,7 @@ impl std::fmt::Write for SlowOnce {
 fn a_child_forked_while_a_report_holds_the_symbol_lock_reports_and_exits() {
     let name = "a_child_forked_while_a_report_holds_the_symbol_lock_reports_and_exits";
     if !child::is_child() {
-        assert_child_ok(module_path!(), name, "D6-HOOK ok");
+        assert_child_ok(module_path!(), name, "inline", "D6-HOOK ok");
         return;
     }
     alloc_guard::set_reporter(|v| {
