@@ -147,7 +147,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if counted_fast(|c| c.count_realloc(layout.size(), new_size)) {
             // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-            unsafe { self.inner.realloc(ptr, layout, new_size) }
+            unsafe { self.realloc_inner(ptr, layout, new_size) }
         } else {
             // SAFETY: as above.
             unsafe { self.realloc_slow(ptr, layout, new_size) }
@@ -156,6 +156,45 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
 }
 
 impl<A: GlobalAlloc> CountingAlloc<A> {
+    /// The inner allocator's `realloc`, split so that `__rust_realloc`
+    /// stays small enough to be inlined.
+    ///
+    /// std's `RawVec::finish_grow` inlines `__rust_realloc` only while it is
+    /// small. With the inner allocator's whole `realloc` inlined into it
+    /// (System's carries its over-aligned fallback: `posix_memalign`, copy,
+    /// free), any counting at all pushes it past LLVM's inline threshold,
+    /// and the out-of-line shim then pays a full stack frame on every call.
+    /// So the usual request (alignment no more than 16 and no more than the
+    /// new size: what System hands straight to `libc::realloc`) calls the
+    /// inner `realloc` here, where System's own identical test folds away,
+    /// and any other request calls it out of line. Both branches make the
+    /// same call with the same arguments, whatever `A` is.
+    ///
+    /// # Safety
+    ///
+    /// The caller upholds `GlobalAlloc::realloc`'s contract.
+    #[inline(always)]
+    unsafe fn realloc_inner(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= USUAL_ALIGN && layout.align() <= new_size {
+            // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+            unsafe { self.inner.realloc(ptr, layout, new_size) }
+        } else {
+            // SAFETY: as above.
+            unsafe { self.realloc_unusual(ptr, layout, new_size) }
+        }
+    }
+
+    /// `realloc_inner` for over-aligned or tiny requests, out of line.
+    ///
+    /// # Safety
+    ///
+    /// The caller upholds `GlobalAlloc::realloc`'s contract.
+    #[inline(never)]
+    unsafe fn realloc_unusual(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        unsafe { self.inner.realloc(ptr, layout, new_size) }
+    }
+
     /// `alloc` / `alloc_zeroed` when the thread's flags are not zero.
     ///
     /// # Safety
@@ -209,6 +248,10 @@ impl<A: GlobalAlloc> CountingAlloc<A> {
         unsafe { self.inner.dealloc(ptr, layout) }
     }
 }
+
+/// The alignment the system allocators' `realloc` serves directly (std's
+/// `MIN_ALIGN` on 64-bit targets); see `realloc_inner`.
+const USUAL_ALIGN: usize = 16;
 
 /// The hot path: if this thread's flags are zero (no guard, no measure, no
 /// library-internal work, registered, with a bank of its own), counts with

@@ -61,10 +61,14 @@ impl Counters {
     #[inline(always)]
     pub(crate) fn count_realloc(&self, old_size: usize, new_size: usize) {
         bump(&self.reallocs, 1);
+        // Two adds to one counter: where the caller knows the direction
+        // (a growing `Vec`), each folds into one instruction on memory.
         if new_size >= old_size {
-            bump(&self.bytes_allocated, (new_size - old_size) as u64);
+            bump(&self.bytes_allocated, new_size as u64);
+            bump(&self.bytes_allocated, (old_size as u64).wrapping_neg());
         } else {
-            bump(&self.bytes_freed, (old_size - new_size) as u64);
+            bump(&self.bytes_freed, old_size as u64);
+            bump(&self.bytes_freed, (new_size as u64).wrapping_neg());
         }
     }
 
