@@ -118,6 +118,26 @@ impl Counters {
             .wrapping_sub(self.deallocs.load(Relaxed)) as i64
     }
 
+    /// The totals now, read by the bank's owner (the only thread that
+    /// writes it): plain loads, which the optimiser may drop where a
+    /// caller uses only some of the totals.
+    #[inline(always)]
+    pub(crate) fn snapshot_owned(&self) -> Totals {
+        // SAFETY: only the calling thread writes this bank (its owner: a
+        // private bank or a thread's `own`), so nothing writes these
+        // counters while they are read; other threads only read them, and
+        // reads do not race with reads.
+        unsafe {
+            Totals {
+                allocs: *self.allocs.as_ptr(),
+                deallocs: *self.deallocs.as_ptr(),
+                reallocs: *self.reallocs.as_ptr(),
+                bytes_allocated: *self.bytes_allocated.as_ptr(),
+                bytes_freed: *self.bytes_freed.as_ptr(),
+            }
+        }
+    }
+
     /// The totals now, counter by counter.
     pub(crate) fn snapshot(&self) -> Totals {
         Totals {
