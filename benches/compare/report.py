@@ -507,7 +507,7 @@ md.append("Why measure() stays above +30 instructions: the pair inside the scope
           "free adds a test and two bumps. `measure()` itself adds the rest: it saves the enclosing scope's two "
           "peaks and flag, snapshots the counters, calls the closure, and restores them, with five callee-saved "
           "registers live across the call. The peers below +30 keep no peak: stats_alloc (+22) subtracts two "
-          "snapshots of global atomics (and so pays 3.5× on every unmeasured small alloc+free), alloc_counter "
+          "snapshots of global atomics (and so pays over 3× System on every unmeasured small alloc+free), alloc_counter "
           "(+36) counts in a thread-local without a peak. Before this change it was +178 (+82 inside the scope).\n")
 md.append("Wall ratios of the unchanged paths: the unguarded alloc and free compile to the same instructions as "
           "before this change (the callgrind columns and the appendix), so where the wall ratio of small "
