@@ -20,7 +20,14 @@ log_dir="$(mktemp -d)"
 start=$(date +%s)
 
 mapfile -t bins < <(cargo test --workspace --release --no-run --message-format=json 2>/dev/null \
-    | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | sort -u)
+    | python3 -c '
+import json, sys
+# Test binaries only (a binary crate'"'"'s own executable is built for its tests too).
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["profile"]["test"] and m.get("executable"):
+        print(m["executable"])
+' | sort -u)
 echo "== valgrind memcheck over ${#bins[@]} test binaries (scale 1/$ALLOC_GUARD_STRESS_SCALE)"
 
 errors=0

@@ -98,6 +98,26 @@ impl<A> CountingAlloc<A> {
     }
 }
 
+/// A successful operation on a thread whose flags are not zero: inside a
+/// `measure` and nothing else (the flags are exactly `system::PEAK`), count
+/// and track the peak here, with a compare; anything else is the cold path's.
+///
+/// A macro, not a function, so that each operation gets its own closure for
+/// `with_state`: one shared closure is compiled once, out of line, with the
+/// operation tested at run time.
+macro_rules! slow_path {
+    ($e:expr) => {
+        with_state(|s| {
+            let e: Event = $e;
+            if s.flags.get() == system::PEAK {
+                s.count_measured(e);
+            } else {
+                cold_path(s, e.op, e.size, e.align, e.old_size);
+            }
+        })
+    };
+}
+
 // SAFETY: every method forwards to `A` with the caller's arguments unchanged
 // and returns `A`'s result unchanged, so `A`'s contract is ours. The counting
 // and checking around it never unwinds (no panics on these paths; reports
@@ -117,7 +137,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
             unsafe { self.inner.alloc(layout) }
         } else {
             // SAFETY: as above.
-            unsafe { self.alloc_slow(Operation::Alloc, layout) }
+            unsafe { self.alloc_slow::<false>(layout) }
         }
     }
 
@@ -128,7 +148,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
             unsafe { self.inner.alloc_zeroed(layout) }
         } else {
             // SAFETY: as above.
-            unsafe { self.alloc_slow(Operation::AllocZeroed, layout) }
+            unsafe { self.alloc_slow::<true>(layout) }
         }
     }
 
@@ -147,7 +167,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if counted_fast(|c| c.count_realloc(layout.size(), new_size)) {
             // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-            unsafe { self.inner.realloc(ptr, layout, new_size) }
+            unsafe { self.realloc_inner(ptr, layout, new_size) }
         } else {
             // SAFETY: as above.
             unsafe { self.realloc_slow(ptr, layout, new_size) }
@@ -156,24 +176,70 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
 }
 
 impl<A: GlobalAlloc> CountingAlloc<A> {
+    /// The inner allocator's `realloc`, split so that `__rust_realloc`
+    /// stays small enough to be inlined.
+    ///
+    /// std's `RawVec::finish_grow` inlines `__rust_realloc` only while it is
+    /// small. With the inner allocator's whole `realloc` inlined into it
+    /// (System's carries its over-aligned fallback: `posix_memalign`, copy,
+    /// free), any counting at all pushes it past LLVM's inline threshold,
+    /// and the out-of-line shim then pays a full stack frame on every call.
+    /// So the usual request (alignment no more than 16 and no more than the
+    /// new size: what System hands straight to `libc::realloc`) calls the
+    /// inner `realloc` here, where System's own identical test folds away,
+    /// and any other request calls it out of line. Both branches make the
+    /// same call with the same arguments, whatever `A` is.
+    ///
+    /// # Safety
+    ///
+    /// The caller upholds `GlobalAlloc::realloc`'s contract.
+    #[inline(always)]
+    unsafe fn realloc_inner(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= USUAL_ALIGN && layout.align() <= new_size {
+            // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+            unsafe { self.inner.realloc(ptr, layout, new_size) }
+        } else {
+            // SAFETY: as above.
+            unsafe { self.realloc_unusual(ptr, layout, new_size) }
+        }
+    }
+
+    /// `realloc_inner` for over-aligned or tiny requests, out of line.
+    ///
+    /// # Safety
+    ///
+    /// The caller upholds `GlobalAlloc::realloc`'s contract.
+    #[inline(never)]
+    unsafe fn realloc_unusual(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        unsafe { self.inner.realloc(ptr, layout, new_size) }
+    }
+
     /// `alloc` / `alloc_zeroed` when the thread's flags are not zero.
+    /// Not `#[cold]`: inside `measure` every operation comes here, and the
+    /// measured path (`slow_path`) must be compiled for speed, inlined.
     ///
     /// # Safety
     ///
     /// The caller upholds `GlobalAlloc::alloc`'s contract.
-    #[cold]
     #[inline(never)]
-    unsafe fn alloc_slow(&self, op: Operation, layout: Layout) -> *mut u8 {
+    unsafe fn alloc_slow<const ZEROED: bool>(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which
         // is also `alloc_zeroed`'s.
         let ptr = unsafe {
-            match op {
-                Operation::AllocZeroed => self.inner.alloc_zeroed(layout),
-                _ => self.inner.alloc(layout),
+            if ZEROED {
+                self.inner.alloc_zeroed(layout)
+            } else {
+                self.inner.alloc(layout)
             }
         };
+        let op = if ZEROED {
+            Operation::AllocZeroed
+        } else {
+            Operation::Alloc
+        };
         if !ptr.is_null() {
-            slow_path(event(op, layout, 0));
+            slow_path!(event(op, layout, 0));
         }
         ptr
     }
@@ -183,15 +249,15 @@ impl<A: GlobalAlloc> CountingAlloc<A> {
     /// # Safety
     ///
     /// The caller upholds `GlobalAlloc::realloc`'s contract.
-    #[cold]
     #[inline(never)]
     unsafe fn realloc_slow(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if !new.is_null() {
-            let mut e = event(Operation::Realloc, layout, layout.size());
-            e.size = new_size;
-            slow_path(e);
+            slow_path!(Event {
+                size: new_size,
+                ..event(Operation::Realloc, layout, layout.size())
+            });
         }
         new
     }
@@ -201,14 +267,17 @@ impl<A: GlobalAlloc> CountingAlloc<A> {
     /// # Safety
     ///
     /// The caller upholds `GlobalAlloc::dealloc`'s contract.
-    #[cold]
     #[inline(never)]
     unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
-        slow_path(event(Operation::Dealloc, layout, 0));
+        slow_path!(event(Operation::Dealloc, layout, 0));
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
         unsafe { self.inner.dealloc(ptr, layout) }
     }
 }
+
+/// The alignment the system allocators' `realloc` serves directly (std's
+/// `MIN_ALIGN` on 64-bit targets); see `realloc_inner`.
+const USUAL_ALIGN: usize = 16;
 
 /// The hot path: if this thread's flags are zero (no guard, no measure, no
 /// library-internal work, registered, with a bank of its own), counts with
@@ -222,20 +291,6 @@ fn counted_fast(count: impl FnOnce(&Counters)) -> bool {
         }
         fast
     })
-}
-
-/// A successful operation on a thread whose flags are not zero: inside a
-/// `measure` and nothing else (the flags are exactly `system::PEAK`), count
-/// and track the peak here, with a compare; anything else is the cold path's.
-#[inline(always)]
-fn slow_path(e: Event) {
-    with_state(|s| {
-        if s.flags.get() == system::PEAK {
-            s.count_measured(e);
-        } else {
-            cold_path(s, e);
-        }
-    });
 }
 
 #[inline(always)]

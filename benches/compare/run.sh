@@ -20,6 +20,7 @@ export BENCH_WARMUP_MS="${BENCH_WARMUP_MS:-300}"
 export BENCH_MEASURE_MS="${BENCH_MEASURE_MS:-1000}"
 
 START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -rf "$OUT"
 mkdir -p "$OUT/criterion" "$OUT/callgrind" "$OUT/checks"
 cd "$HERE"
@@ -99,9 +100,9 @@ if [[ "${SKIP_CALLGRIND:-0}" != 1 ]]; then
     jobs_file="$OUT/callgrind/jobs.txt"
     : >"$jobs_file"
     for b in "${PRESENT[@]}"; do
-        for w in noop 1_small 2_vec 3_hashmap 5_guard 6_measure 1_small@none 1_small@permit 1_small@measure; do
+        for w in noop 1_small 2_vec 2b_vec256 3_hashmap 5_guard 6_measure 1_small@none 1_small@permit 1_small@measure; do
             case $w in
-                2_vec) n1=100 n2=1100 ;;
+                2_vec | 2b_vec256) n1=100 n2=1100 ;;
                 3_hashmap) n1=1 n2=2 ;;
                 *) n1=2000 n2=22000 ;;
             esac
@@ -153,6 +154,7 @@ echo "== machine and per-thread state"
     echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted changes in src/')"
     echo "valgrind: $(valgrind --version 2>/dev/null || echo none)"
     echo "kernel: $(uname -sr)"
+    echo "load: $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1, 5, 15 min)"
 } >"$OUT/machine.txt"
 # Every thread-local of alloc_guard in the alloc_guard binary, with its size.
 readelf -sW "${EXE[alloc_guard]}" | awk '$4 == "TLS"' | grep -i 'alloc_guard' \
@@ -160,7 +162,7 @@ readelf -sW "${EXE[alloc_guard]}" | awk '$4 == "TLS"' | grep -i 'alloc_guard' \
 
 # alloc_guard's hot path as compiled, for the appendix.
 objdump -d --no-show-raw-insn -C "${EXE[alloc_guard]}" \
-    | awk '/^[0-9a-f]+ <(__rustc::__rust_alloc|__rustc::__rust_dealloc|alloc_guard_compare::small_pair|alloc_guard::guard)>:$/,/^$/' \
+    | awk '/^[0-9a-f]+ <(__rustc::__rust_alloc|__rustc::__rust_dealloc|__rustc::__rust_realloc|alloc_guard::alloc::CountingAlloc<A>::realloc_unusual|alloc_guard_compare::small_pair|alloc_guard::guard)>:$/,/^$/' \
     | grep -v 'int3$' >"$OUT/disasm.txt" || true
 
 END=$(date +%s)

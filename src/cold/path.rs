@@ -18,14 +18,29 @@ use crate::state::thread_state::{ThreadState, mode, system};
 /// The address of `cold_path`, which every captured call stack passes
 /// through: frames above it belong to whoever called the allocator.
 fn boundary() -> usize {
-    cold_path as fn(&ThreadState, Event) as usize
+    cold_path as fn(&ThreadState, Operation, usize, usize, usize) as usize
 }
 
 /// Called by the hot path, after a successful operation, whenever this
-/// thread's flags are not zero.
+/// thread's flags are not zero and are not exactly `system::PEAK`. The
+/// operation comes as its fields (`Event`'s), in registers: an `Event`
+/// would be passed through memory, built on the allocator's path before
+/// the test that leads here.
 #[cold]
 #[inline(never)]
-pub(crate) fn cold_path(s: &ThreadState, e: Event) {
+pub(crate) fn cold_path(
+    s: &ThreadState,
+    op: Operation,
+    size: usize,
+    align: usize,
+    old_size: usize,
+) {
+    let e = Event {
+        op,
+        size,
+        align,
+        old_size,
+    };
     if s.has_system(system::UNREGISTERED) {
         registry::join(s);
     }

@@ -61,10 +61,14 @@ impl Counters {
     #[inline(always)]
     pub(crate) fn count_realloc(&self, old_size: usize, new_size: usize) {
         bump(&self.reallocs, 1);
+        // Two adds to one counter: where the caller knows the direction
+        // (a growing `Vec`), each folds into one instruction on memory.
         if new_size >= old_size {
-            bump(&self.bytes_allocated, (new_size - old_size) as u64);
+            bump(&self.bytes_allocated, new_size as u64);
+            bump(&self.bytes_allocated, (old_size as u64).wrapping_neg());
         } else {
-            bump(&self.bytes_freed, (old_size - new_size) as u64);
+            bump(&self.bytes_freed, old_size as u64);
+            bump(&self.bytes_freed, (new_size as u64).wrapping_neg());
         }
     }
 
@@ -112,6 +116,26 @@ impl Counters {
         self.allocs
             .load(Relaxed)
             .wrapping_sub(self.deallocs.load(Relaxed)) as i64
+    }
+
+    /// The totals now, read by the bank's owner (the only thread that
+    /// writes it): plain loads, which the optimiser may drop where a
+    /// caller uses only some of the totals.
+    #[inline(always)]
+    pub(crate) fn snapshot_owned(&self) -> Totals {
+        // SAFETY: only the calling thread writes this bank (its owner: a
+        // private bank or a thread's `own`), so nothing writes these
+        // counters while they are read; other threads only read them, and
+        // reads do not race with reads.
+        unsafe {
+            Totals {
+                allocs: *self.allocs.as_ptr(),
+                deallocs: *self.deallocs.as_ptr(),
+                reallocs: *self.reallocs.as_ptr(),
+                bytes_allocated: *self.bytes_allocated.as_ptr(),
+                bytes_freed: *self.bytes_freed.as_ptr(),
+            }
+        }
     }
 
     /// The totals now, counter by counter.

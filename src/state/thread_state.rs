@@ -94,9 +94,10 @@ pub(crate) struct ThreadState {
     /// discarded): lets a guard dropped out of order report what the scopes
     /// it ended had recorded.
     pub(crate) outstanding: Cell<u64>,
-    /// Highest `net_bytes()` seen while `system::PEAK` is set.
+    /// Highest net bytes of `source()` seen while `system::PEAK` is set.
     pub(crate) max_net: Cell<i64>,
-    /// Highest count of live allocations seen while `system::PEAK` is set.
+    /// Highest count of live allocations of `source()` seen while
+    /// `system::PEAK` is set.
     pub(crate) max_live: Cell<i64>,
     /// Violations acted on (by any policy) on this thread since its start
     /// or the last `reset_violation_count`.
@@ -155,33 +156,60 @@ impl ThreadState {
         }
     }
 
-    /// Counts `e` in this thread's private bank and raises the peak of the
-    /// enclosing `measure` if `e` grew the net bytes past it. For a thread
-    /// whose flags are exactly `system::PEAK` (the allocator's measured
-    /// path: no cold path, a compare for the peak).
+    /// The bank this thread counts in now: its private bank, or `own` once
+    /// `system::SHARED_BANK` is set. It does not change while a `measure`
+    /// (or any `PeakScope`) is open: a scope registers the thread before it
+    /// starts, and the exit hook, which switches to `own`, never runs
+    /// inside one.
+    #[inline(always)]
+    pub(crate) fn source(&self) -> &Counters {
+        if self.has_system(system::SHARED_BANK) {
+            &self.own
+        } else {
+            self.bank.get()
+        }
+    }
+
+    /// Counts `e` in this thread's private bank and raises the peaks of the
+    /// enclosing `measure` if `e` raised the net bytes or the live
+    /// allocations past them. For a thread whose flags are exactly
+    /// `system::PEAK` (the allocator's measured path: no cold path, a
+    /// compare per peak). Peaks are kept in the bank's own units (its
+    /// totals since it was created), so no baseline is subtracted.
     #[inline(always)]
     pub(crate) fn count_measured(&self, e: Event) {
         let bank = self.bank.get();
         bank.count(e);
-        if e.op != Operation::Dealloc {
-            let baseline = self.baseline.get();
-            let net = bank.net_bytes().wrapping_sub(baseline.net_bytes());
-            if net > self.max_net.get() {
-                self.max_net.set(net);
+        match e.op {
+            Operation::Dealloc => {}
+            Operation::Realloc => {
+                if e.size > e.old_size {
+                    self.raise_max_net(bank.net_bytes());
+                }
             }
-            let live = bank.live().wrapping_sub(baseline.live());
-            if live > self.max_live.get() {
-                self.max_live.set(live);
+            Operation::Alloc | Operation::AllocZeroed => {
+                self.raise_max_net(bank.net_bytes());
+                let live = bank.live();
+                if live > self.max_live.get() {
+                    self.max_live.set(live);
+                }
             }
         }
     }
 
+    #[inline(always)]
+    fn raise_max_net(&self, net: i64) {
+        if net > self.max_net.get() {
+            self.max_net.set(net);
+        }
+    }
+
     /// Raises the peaks of the enclosing `measure` to the current totals
-    /// (the cold path's version of `count_measured`).
+    /// of `source()` (the cold path's version of `count_measured`).
     pub(crate) fn note_peaks(&self) {
-        let totals = self.totals();
-        self.max_net.set(self.max_net.get().max(totals.net_bytes()));
-        self.max_live.set(self.max_live.get().max(totals.live()));
+        let source = self.source();
+        self.raise_max_net(source.net_bytes());
+        self.max_live.set(self.max_live.get().max(source.live()));
     }
 
     /// Net bytes this thread holds (allocated minus freed, wrapping).

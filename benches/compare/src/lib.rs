@@ -78,12 +78,29 @@ pub fn small_pair() {
 /// elements (1 alloc, 8 reallocs, 1 free with std's doubling from 4).
 #[inline(never)]
 pub fn vec_growth() -> usize {
+    grow_by_push(VEC_PUSHES)
+}
+
+/// A `Vec<u64>` grown by push from empty to `n` elements.
+#[inline(always)]
+fn grow_by_push(n: u64) -> usize {
     let mut v: Vec<u64> = Vec::new();
-    for i in 0..VEC_PUSHES {
+    for i in 0..n {
         v.push(black_box(i));
     }
     black_box(&v);
     v.len()
+}
+
+/// Pushes of the short Vec growth (workload 2b).
+pub const VEC_SHORT_PUSHES: u64 = 256;
+
+/// Workload 2b: a `Vec<u64>` grown by push from empty to
+/// [`VEC_SHORT_PUSHES`] elements (1 alloc, 6 reallocs, 1 free): the
+/// reallocs weigh more here than in the growth to 1000.
+#[inline(never)]
+pub fn vec_growth_short() -> usize {
+    grow_by_push(VEC_SHORT_PUSHES)
 }
 
 /// A fixed-key SipHash (std's `DefaultHasher`, the same algorithm as
@@ -115,9 +132,20 @@ pub fn hashmap_mix(n: usize) -> usize {
 /// Workload 4: [`small_pair`] `iters` times on each of 2 threads at once;
 /// returns the wall time from the common start to the last finish.
 pub fn two_threads(iters: u64) -> Duration {
-    let barrier = Barrier::new(3);
+    threads(2, iters)
+}
+
+/// Workload 4b: the same with 8 threads (on a machine with fewer cores
+/// they take turns: a design that writes shared state pays for it in cache
+/// misses as the threads move between cores).
+pub fn eight_threads(iters: u64) -> Duration {
+    threads(8, iters)
+}
+
+fn threads(n: usize, iters: u64) -> Duration {
+    let barrier = Barrier::new(n + 1);
     std::thread::scope(|s| {
-        let workers: Vec<_> = (0..2)
+        let workers: Vec<_> = (0..n)
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
@@ -148,8 +176,10 @@ pub fn noop() {
 pub const WORKLOADS: &[(&str, u64)] = &[
     ("1_small", 1),
     ("2_vec", 1),
+    ("2b_vec256", 1),
     ("3_hashmap", MAP_ENTRIES as u64),
     ("4_threads", 2),
+    ("4b_threads8", 8),
     ("5_guard", 1),
     ("6_measure", 1),
 ];
@@ -225,6 +255,9 @@ fn callgrind(peer: &Peer, w: &str, n: u64) {
     fn vec_op() {
         black_box(vec_growth());
     }
+    fn vec_short_op() {
+        black_box(vec_growth_short());
+    }
     fn map_op() {
         black_box(hashmap_mix(black_box(callgrind_map_entries())));
     }
@@ -232,6 +265,7 @@ fn callgrind(peer: &Peer, w: &str, n: u64) {
         "noop" => noop,
         "1_small" => small_pair,
         "2_vec" => vec_op,
+        "2b_vec256" => vec_short_op,
         "3_hashmap" => map_op,
         "5_guard" => peer.guard.expect("no guard"),
         "6_measure" => match peer.measure {
@@ -283,6 +317,11 @@ fn criterion(peer: &Peer) {
         g.bench_function(name, |b| b.iter(vec_growth));
         g.finish();
     }
+    if wanted("2b_vec256") {
+        let mut g = c.benchmark_group("2b_vec256");
+        g.bench_function(name, |b| b.iter(vec_growth_short));
+        g.finish();
+    }
     if wanted("3_hashmap") {
         let mut g = c.benchmark_group("3_hashmap");
         g.sampling_mode(SamplingMode::Flat).sample_size(10);
@@ -293,6 +332,12 @@ fn criterion(peer: &Peer) {
         let mut g = c.benchmark_group("4_threads");
         // One criterion iteration = one pair on each of the two threads.
         g.bench_function(name, |b| b.iter_custom(two_threads));
+        g.finish();
+    }
+    if wanted("4b_threads8") {
+        let mut g = c.benchmark_group("4b_threads8");
+        // One criterion iteration = one pair on each of the eight threads.
+        g.bench_function(name, |b| b.iter_custom(eight_threads));
         g.finish();
     }
     if wanted("5_guard") {
