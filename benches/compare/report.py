@@ -329,6 +329,15 @@ if "first_report_ns" in vt:
 if "new_site_ns" in vt:
     md.append(f"| first report of a further site | {int(vt['new_site_ns']) / 1e3:.0f} µs |")
 md.append("")
+rc = read(os.path.join(OUT, "report_cost.md")).strip()
+if rc:
+    md.append("### Inline versus off-thread (issue 16)\n")
+    md.append("`cargo run --release --example report_cost`: the cost to the offending thread, with reports "
+              "written inline (`ALLOC_GUARD_REPORTS=inline`) and by the reporter thread (the default). "
+              "Off-thread, what is left is the stack capture and a copy into the queue; the unwinder's "
+              "tables are cold for a stack it has not unwound before, and after the thread slept.\n")
+    md.append(rc)
+    md.append("")
 
 # -------- checks
 md.append("## Sanity checks\n")

@@ -165,6 +165,10 @@ objdump -d --no-show-raw-insn -C "${EXE[alloc_guard]}" \
     | awk '/^[0-9a-f]+ <(__rustc::__rust_alloc|__rustc::__rust_dealloc|__rustc::__rust_realloc|alloc_guard::alloc::CountingAlloc<A>::realloc_unusual|alloc_guard_compare::small_pair|alloc_guard::guard)>:$/,/^$/' \
     | grep -v 'int3$' >"$OUT/disasm.txt" || true
 
+# What a LogBacktrace violation costs the offending thread, inline and with
+# the reporter thread (issue 16): the example re-runs itself in fresh processes.
+(cd "$ROOT" && cargo run --quiet --release --example report_cost) >"$OUT/report_cost.md"
+
 END=$(date +%s)
 echo "$((END - START))" >"$OUT/elapsed_seconds.txt"
 python3 "$HERE/report.py" "$OUT" "$ROOT/BENCHMARKS.md"
