@@ -120,8 +120,10 @@ fn a_forgotten_guard_counts_until_an_enclosing_guard_drops() {
         let outer = AllowAllocGuard::new();
         std::mem::forget(NoAllocGuard::new(Policy::LogBacktrace));
         std::mem::forget(AllowAllocGuard::new());
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER leaked {}", guard_depth());
         drop(outer);
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER after {}", guard_depth());
         return;
     }
@@ -144,8 +146,10 @@ fn guards_turned_off_at_run_time_still_count() {
         alloc_guard::set_enabled(false);
         let guard = NoAllocGuard::new(Policy::Panic);
         drop(black_box(Box::new(1u8))); // ignored: guards are off
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER depth {}", guard_depth());
         drop(guard);
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER after {}", guard_depth());
         return;
     }

@@ -32,6 +32,7 @@ fn a_guard_warns_once_on_stderr_naming_the_fix() {
             let _guard = NoAllocGuard::new(Policy::Panic);
             drop(black_box(Box::new(1)));
         }
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER survived");
         return;
     }
@@ -61,6 +62,7 @@ fn alloc_guard_quiet_silences_the_warning() {
     if child::is_child() {
         let _guard = NoAllocGuard::new(Policy::Panic);
         drop(black_box(Box::new(1)));
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER survived");
         return;
     }

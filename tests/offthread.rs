@@ -216,6 +216,7 @@ fn the_first_log_guard_starts_the_reporter_and_hooks_run_on_it() {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let threads = HOOK_THREADS.lock().unwrap().clone();
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER before={before:?} after={after:?} threads={threads:?}");
         return;
     }
@@ -248,6 +249,7 @@ fn a_full_queue_drops_reports_counted_and_the_sites_resolve_later() {
         std::thread::spawn(round).join().unwrap();
         let second = staging::report();
         let text = first.to_string();
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!(
             "MARKER dropped={} unresolved={} total={} then dropped={} unresolved={} total={} sites={}",
             first.dropped_reports(),
@@ -339,6 +341,7 @@ fn alloc_guard_reports_inline_keeps_reports_on_the_offending_thread() {
         }
         let threads = HOOK_THREADS.lock().unwrap().clone();
         let me = std::thread::current().name().unwrap_or("?").to_owned();
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!(
             "MARKER mode={:?} same={}",
             staging::report_mode(),

@@ -83,6 +83,7 @@ fn off_thread_reports_keep_a_realtime_loop_within_budget() {
     if child::is_child() {
         let (missed, slowest) = realtime_loop();
         let report = alloc_guard::report();
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!(
             "MARKER missed={missed} slowest_us={} mode={:?} total={}",
             slowest.as_micros(),

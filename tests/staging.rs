@@ -44,6 +44,7 @@ fn one_full_report_per_site_then_rate_limited_repeats_and_a_summary() {
         }
         alloc_guard::permit_alloc(|| {
             let report = alloc_guard::report();
+            alloc_guard::staging::flush_reports(); // reports first, then the marker
             eprintln!("MARKER hot={hot} cold={cold}");
             for site in report.sites() {
                 eprintln!("SITE count={} at {}", site.count, site.location);
@@ -135,6 +136,7 @@ fn env_override_turns_panic_into_log() {
             let _guard = NoAllocGuard::new(Policy::Panic);
             drop(black_box(Box::new(1u8)));
         } // would panic without the override
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER survived=1");
         return;
     }
@@ -162,6 +164,7 @@ fn env_override_turns_abort_off() {
             let _guard = NoAllocGuard::new(Policy::Abort);
             drop(black_box(Box::new(1u8)));
         }
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER survived=1");
         return;
     }
@@ -220,6 +223,7 @@ fn set_enabled_and_set_policy_override_take_effect_mid_scope() {
         std::mem::forget(black_box(Box::new(3u32))); // the guard's own policy again
         assert_eq!(guard.violations(), 1);
         let msg = child::expect_panic(move || drop(guard));
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER panicked=1 {}", msg.lines().next().unwrap());
         return;
     }
@@ -269,6 +273,7 @@ fn a_hook_that_allocates_receives_each_site_once_plus_announcements() {
         }
         alloc_guard::staging::flush_reports(); // the reporter thread writes them
         let seen = SEEN.lock().unwrap();
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER calls={}", seen.len());
         for line in seen.iter() {
             eprintln!("HOOK {line}");
@@ -298,6 +303,7 @@ fn a_hook_that_panics_does_not_take_the_process_down() {
             let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
             drop(black_box(Box::new(0u32)));
         }
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER survived=1");
         return;
     }
@@ -353,6 +359,7 @@ fn assertions_are_not_affected_by_the_runtime_override() {
         alloc_guard::set_enabled(true);
         let kept = alloc_guard::policy_override()
             == alloc_guard::PolicyOverride::All(Policy::LogBacktrace);
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!(
             "MARKER off={} log={} kept={}",
             u32::from(off.contains("assert_no_alloc!(")),

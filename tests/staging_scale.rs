@@ -67,6 +67,7 @@ fn a_rules_file_silences_one_of_two_offending_lines_and_the_summary_counts_it() 
     if child::is_child() {
         let line = service();
         let report = staging::report();
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!(
             "MARKER line={line} sites={} total={}",
             report.sites().len(),
@@ -123,6 +124,7 @@ fn an_unreadable_rules_file_is_one_error_line_and_the_run_goes_on() {
         let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
         drop(warm_cache(1));
         drop(_guard);
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER survived total={}", staging::report().total());
         return;
     }
@@ -153,6 +155,7 @@ fn a_bad_rule_names_its_file_and_line_and_no_rule_of_that_file_is_taken() {
         let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
         drop(warm_cache(1));
         drop(_guard);
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER rules={}", staging::report().suppressions().len());
         return;
     }
@@ -337,6 +340,7 @@ fn no_summary_at_exit_when_nothing_was_seen_or_guards_are_off() {
         let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
         drop(black_box(Box::new(1u8))); // a violation, unless guards are off
         drop(_guard);
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER done");
         return;
     }

@@ -96,6 +96,7 @@ fn a_report_is_an_event_with_the_reports_fields() {
             line = line!() + 1;
             drop(black_box(Box::new([1u8; 3])));
         }
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER line={line}");
         return;
     }
@@ -193,6 +194,7 @@ fn a_violation_inside_the_subscriber_is_reported_to_stderr_not_to_it() {
             let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
             tracing::info!(n = 1, "inside the guard");
         }
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER line=0");
         return;
     }

@@ -133,6 +133,7 @@ fn the_librarys_own_allocations_never_show_in_counts() {
             let _guard = alloc_guard::NoAllocGuard::new(alloc_guard::Policy::LogBacktrace);
             drop(black_box(Box::new(1u8)));
         });
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!(
             "MARKER {}",
             (s.allocs, s.deallocs, s.reallocs, s.net_bytes()) == (1, 1, 0, 0)
@@ -483,6 +484,7 @@ mod control_flow {
                 )
             });
             assert_clean();
+            alloc_guard::staging::flush_reports(); // reports first, then the marker
             eprintln!("MARKER {msg} / {msg2}");
             return;
         }

@@ -75,7 +75,9 @@ fn log_policy_reports_to_stderr_and_goes_on() {
         let (line, b) = (line!(), black_box(Box::new([7u8; 24])));
         std::mem::forget(b);
         drop(guard);
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER guard_line={guard_line} line={line}");
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER still running");
         return;
     }
@@ -106,8 +108,10 @@ fn abort_policy_aborts_with_report_before_the_operation_returns() {
     if child::is_child() {
         let guard_line = line!() + 1;
         let _guard = NoAllocGuard::new(Policy::Abort);
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER guard_line={guard_line} line={}", line!() + 1);
         let b = black_box(Box::new(5u32));
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER after the allocation: must never print");
         drop(b);
         return;
@@ -151,10 +155,12 @@ fn log_violation_inside_eprintln_does_not_deadlock() {
     }
     if child::is_child() {
         let _guard = NoAllocGuard::new(Policy::LogBacktrace);
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER {}", AllocatesWhileDisplayed);
         // A second violation right after: the first report's symbol loading
         // (which allocates heavily) must not have been reported or counted.
         drop(black_box(vec![0u8; 3]));
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER done");
         return;
     }
@@ -188,6 +194,7 @@ fn log_violation_while_a_report_is_formatted_does_not_recurse() {
             let _inner = NoAllocGuard::new(Policy::Panic);
             drop(black_box(Box::new(1u16)));
         });
+        alloc_guard::staging::flush_reports(); // reports first, then the marker
         eprintln!("MARKER caught: {}", msg.lines().next().unwrap_or(""));
         return;
     }
