@@ -161,11 +161,7 @@ pub(crate) fn set_inline_by_default(inline: bool) {
 /// for tests that fill the queue; not a public API.
 #[doc(hidden)]
 pub fn hold_reports() -> impl Drop {
-    struct Held(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
-    impl Drop for Held {
-        fn drop(&mut self) {}
-    }
-    Held(queue::hold())
+    queue::hold()
 }
 
 /// Writes every report queued so far, on the calling thread, before
