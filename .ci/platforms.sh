@@ -70,8 +70,8 @@ export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 # Each test binary gets 10 minutes; each child process the helper starts
 # has its own timeout (tests/common/child.rs), doubled here for wine.
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="timeout 600 /usr/lib/wine/wine64"
-# Marks the two tests that cannot work under wine (each says why: one in
-# tests/it/reports.rs, one in tests/staging.rs); they show as ignored.
+# Marks the tests that cannot work under wine (each says why in its
+# `ignore` reason; README, "Windows"); they show as ignored.
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUSTFLAGS="--cfg alloc_guard_under_wine"
 export ALLOC_GUARD_CHILD_TIMEOUT_SECS=120
 # The property and stress tests do a tenth of their iterations (debug under

@@ -1,11 +1,11 @@
 //! A real-time-style thread under `Policy::LogBacktrace`: a loop with a
-//! 1 ms budget per iteration, each iteration a guarded step that allocates
-//! (20 new sites, then repeats). With reports written inline, the process's
-//! first report (debug info is loaded) blows the budget; with the reporter
-//! thread, the offending thread only captures and enqueues, and no
-//! iteration misses. Its own test binary, so nothing else runs beside it;
-//! each mode in a fresh child process (the first report of a process is the
-//! costly one).
+//! 1 ms budget per iteration (5 ms under wine, see `BUDGET`), each
+//! iteration a guarded step that allocates (20 new sites, then repeats).
+//! With reports written inline, the process's first report (debug info is
+//! loaded) blows the budget; with the reporter thread, the offending thread
+//! only captures and enqueues, and no iteration misses. Its own test binary,
+//! so nothing else runs beside it; each mode in a fresh child process (the
+//! first report of a process is the costly one).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -18,7 +18,14 @@ static ALLOC: alloc_guard::CountingAlloc = alloc_guard::CountingAlloc::system();
 #[path = "common/child.rs"]
 mod child;
 
-const BUDGET: Duration = Duration::from_millis(1);
+/// 1 ms per iteration; 5 ms under wine (CI's Windows run), whose unwinder
+/// takes 0.7–1.6 ms for a stack it has not seen (measured there; a first
+/// inline report takes 200–300 ms).
+const BUDGET: Duration = if cfg!(alloc_guard_under_wine) {
+    Duration::from_millis(5)
+} else {
+    Duration::from_millis(1)
+};
 const ITERATIONS: u32 = 400;
 
 #[inline(never)]
