@@ -2,7 +2,7 @@
 use std::hint::black_box;
 
 use alloc_guard::{AllowAllocGuard, CountingAlloc, NoAllocGuard, Policy};
-use alloc_guard_compare::{Peer, small_pair};
+use alloc_guard_compare::{Peer, opaque_call, small_pair};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::system();
@@ -72,6 +72,10 @@ fn main() {
     }
     alloc_guard_compare::main(Peer {
         guard: Some(guard),
+        guard_call: Some(|| {
+            let _g = NoAllocGuard::new(Policy::Panic);
+            opaque_call();
+        }),
         measure: Some(measure),
         violate: Some(violate),
         scopes: &[

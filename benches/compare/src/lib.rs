@@ -38,6 +38,11 @@ pub struct Peer {
     /// Enter + exit of the crate's "no allocation" scope around an empty body
     /// (workload 5), if it has one.
     pub guard: Option<fn()>,
+    /// The same scope around [`opaque_call`] (callgrind workload
+    /// `5b_guard_call`, against `5b_call`, the call alone): what the guard
+    /// costs where its body calls a function, as real bodies do (its saved
+    /// state must then survive the call, in registers or on the stack).
+    pub guard_call: Option<fn()>,
     /// The crate's measuring scope around [`small_pair`] (workload 6), if it
     /// has one. Returns the number of allocations it saw (to be black-boxed).
     pub measure: Option<fn() -> u64>,
@@ -57,6 +62,7 @@ impl Peer {
         Peer {
             name,
             guard: None,
+            guard_call: None,
             measure: None,
             violate: None,
             mimalloc: false,
@@ -170,6 +176,22 @@ pub fn noop() {
     black_box(());
 }
 
+/// The body of workload `5b_guard_call`: a call the optimiser cannot see
+/// through (to an empty function, through a black-boxed pointer).
+#[inline(always)]
+pub fn opaque_call() {
+    #[inline(never)]
+    fn callee() {
+        black_box(());
+    }
+    black_box(callee as fn())();
+}
+
+/// Workload `5b_call`: [`opaque_call`] with no scope around it.
+fn call_only() {
+    opaque_call();
+}
+
 /// Workload ids, with the operations one iteration performs (ns/op and
 /// instructions/op are per operation: one pair, one growth, one map entry,
 /// one pair per thread, one guard enter+exit, one measured closure).
@@ -268,6 +290,8 @@ fn callgrind(peer: &Peer, w: &str, n: u64) {
         "2b_vec256" => vec_short_op,
         "3_hashmap" => map_op,
         "5_guard" => peer.guard.expect("no guard"),
+        "5b_call" => call_only,
+        "5b_guard_call" => peer.guard_call.expect("no guard"),
         "6_measure" => match peer.measure {
             Some(f) => {
                 f();
