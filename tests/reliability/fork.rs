@@ -65,6 +65,61 @@ fn read_all(fd: libc::c_int) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The parent's side of [`fork_into_pipe`]: the child and the read end of
+/// the pipe its stderr goes to.
+struct Forked {
+    pid: libc::pid_t,
+    read_fd: libc::c_int,
+}
+
+impl Forked {
+    /// Everything the child wrote to its stderr, and its exit code (`None`
+    /// if it was killed by a signal). Fails the test if it runs past 60 s.
+    fn wait(self) -> (Option<i32>, String) {
+        let out = permit_alloc(|| read_all(self.read_fd));
+        let status =
+            wait_for(self.pid, Duration::from_secs(60)).expect("the forked child hung");
+        (exit_code(status), out)
+    }
+}
+
+/// Forks with the child's stderr sent through a pipe to the parent: `None`
+/// in the child, which ends with [`exit_child`]; the child in the parent.
+///
+/// # Safety
+/// As `fork(2)` in a multi-threaded process: until it exits, the child uses
+/// only this thread, raw writes, the allocator (glibc's malloc is
+/// fork-safe) and threads it spawns itself.
+unsafe fn fork_into_pipe() -> Option<Forked> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid out-array of two.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the caller upholds the child's restrictions.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    // SAFETY: valid descriptors from pipe(); each side closes the end it
+    // does not use.
+    unsafe {
+        if pid == 0 {
+            libc::dup2(fds[1], 2);
+            libc::close(fds[0]);
+            None
+        } else {
+            libc::close(fds[1]);
+            Some(Forked { pid, read_fd: fds[0] })
+        }
+    }
+}
+
+/// Ends a child of [`fork_into_pipe`]: prints `CHILD ok` or `CHILD wrong`
+/// and exits 42 or 1, without the parent's atexit handlers or unwinding
+/// into libtest.
+fn exit_child(ok: bool) -> ! {
+    raw_stderr(if ok { "CHILD ok\n" } else { "CHILD wrong\n" });
+    // SAFETY: `_exit` ends the process at once.
+    unsafe { libc::_exit(if ok { 42 } else { 1 }) }
+}
+
 #[test]
 fn a_child_forked_inside_a_guard_allocates_reports_and_exits_cleanly() {
     if !child::is_child() {
@@ -76,20 +131,10 @@ fn a_child_forked_inside_a_guard_allocates_reports_and_exits_cleanly() {
         return;
     }
     child::quietly(|| {});
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid out-array of two.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
     let guard = NoAllocGuard::new(Policy::Panic);
-    // SAFETY: the child below only uses this thread, raw writes, and the
-    // allocator (glibc's malloc is fork-safe); it ends with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: valid descriptors from pipe().
-        unsafe {
-            libc::dup2(fds[1], 2);
-            libc::close(fds[0]);
-        }
+    // SAFETY: the child below uses this thread, raw writes, the allocator
+    // and one thread it spawns itself; it ends with `exit_child`.
+    let Some(forked) = (unsafe { fork_into_pipe() }) else {
         let mut ok = true;
         // The forking thread's scope is armed in the child too.
         ok &= is_alloc_forbidden();
@@ -113,26 +158,16 @@ fn a_child_forked_inside_a_guard_allocates_reports_and_exits_cleanly() {
         // The panicking guard reports when it drops.
         ok &= child::quietly(|| drop(guard));
         ok &= !is_alloc_forbidden();
-        raw_stderr(if ok { "CHILD ok\n" } else { "CHILD wrong\n" });
-        // SAFETY: ends the forked child without running the parent's
-        // atexit handlers or unwinding into libtest.
-        unsafe { libc::_exit(if ok { 42 } else { 1 }) };
-    }
-    // SAFETY: the write end is the child's.
-    unsafe { libc::close(fds[1]) };
-    let out = permit_alloc(|| read_all(fds[0]));
-    let status = wait_for(pid, Duration::from_secs(60)).expect("the forked child hung");
+        exit_child(ok);
+    };
+    let (code, out) = forked.wait();
     assert_eq!(
         guard.violations(),
         0,
         "the parent saw the child's operations"
     );
     drop(guard);
-    assert_eq!(
-        exit_code(status),
-        Some(42),
-        "child status {status:#x}: {out}"
-    );
+    assert_eq!(code, Some(42), "{out}");
     assert!(out.contains("CHILD ok"), "{out}");
     assert!(
         out.contains("alloc_zeroed of 4321 bytes (align 1) in a forbidden scope"),
@@ -245,19 +280,10 @@ fn a_forked_child_starts_with_an_empty_queue_and_its_own_reporter() {
         drop(black_box(vec![0u8; 1111]));
     }
     alloc_guard::staging::flush_reports();
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid out-array of two.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: the child below uses this thread, raw writes, the allocator,
-    // and one thread it spawns itself (the reporter); it ends with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: valid descriptors from pipe().
-        unsafe {
-            libc::dup2(fds[1], 2);
-            libc::close(fds[0]);
-        }
+    // SAFETY: the child below uses this thread, raw writes, the allocator
+    // and one thread it spawns itself (the reporter); it ends with
+    // `exit_child`.
+    let Some(forked) = (unsafe { fork_into_pipe() }) else {
         use alloc_guard::staging::{ReportMode, report_mode};
         let mut ok = report_mode() == ReportMode::Inline;
         {
@@ -272,19 +298,10 @@ fn a_forked_child_starts_with_an_empty_queue_and_its_own_reporter() {
         }
         let report = alloc_guard::report();
         ok &= report.unresolved() == 0 && report.dropped_reports() == 0;
-        raw_stderr(if ok { "CHILD ok\n" } else { "CHILD wrong\n" });
-        // SAFETY: ends the forked child without the parent's atexit handlers.
-        unsafe { libc::_exit(if ok { 42 } else { 1 }) };
-    }
-    // SAFETY: the write end is the child's.
-    unsafe { libc::close(fds[1]) };
-    let out = permit_alloc(|| read_all(fds[0]));
-    let status = wait_for(pid, Duration::from_secs(60)).expect("the forked child hung");
-    assert_eq!(
-        exit_code(status),
-        Some(42),
-        "child status {status:#x}: {out}"
-    );
+        exit_child(ok);
+    };
+    let (code, out) = forked.wait();
+    assert_eq!(code, Some(42), "{out}");
     assert!(out.contains("CHILD ok"), "{out}");
     for (size, times) in [(1111, 0), (2222, 1), (3333, 1)] {
         assert_eq!(
