@@ -381,3 +381,125 @@ fn unknown_values_name_the_accepted_ones() {
         "{err}"
     );
 }
+
+/// Allocates: the offending line of `deep_site`'s site (never zeroed: a
+/// zeroed `vec!` takes another call in release, another site's frame).
+#[inline(never)]
+fn offending_leaf(i: u8) {
+    drop(black_box(vec![i + 1; 7]));
+}
+
+/// `depth` frames of recursion, then `n` violations from one line.
+#[inline(never)]
+fn deep_site(depth: u32, n: u8) {
+    if depth > 0 {
+        return deep_site(black_box(depth - 1), n);
+    }
+    let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+    for i in 0..black_box(n) {
+        offending_leaf(i);
+    }
+}
+
+/// How many lines of a report's backtrace name `function`.
+fn frames_named(backtrace: &str, function: &str) -> usize {
+    backtrace.lines().filter(|l| l.contains(function)).count()
+}
+
+// Once a site is resolved, a repeat's stack capture stops at the site's
+// offending frame: the frames further out cannot change the site, and
+// unwinding them is most of a repeat's cost on a deep stack. The 10th
+// violation's announcement carries the repeat's own capture; its count,
+// and the site table, show the cut stack counted as the same site.
+#[test]
+fn a_repeat_captures_its_stack_only_up_to_the_offending_line() {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<(bool, u64, String)>> = Mutex::new(Vec::new());
+    if child::is_child() {
+        staging::set_reporter(|v| {
+            let backtrace = v.backtrace().to_string();
+            SEEN.lock()
+                .unwrap()
+                .push((v.is_repeat(), v.count(), backtrace));
+        })
+        .unwrap();
+        // The first violation, resolved before the repeats (the same stack:
+        // each on a thread of its own).
+        std::thread::spawn(|| deep_site(30, 1)).join().unwrap();
+        staging::flush_reports();
+        std::thread::spawn(|| deep_site(30, 9)).join().unwrap();
+        staging::flush_reports();
+        let report = staging::report();
+        for (repeat, count, backtrace) in SEEN.lock().unwrap().iter() {
+            eprintln!(
+                "REPORT repeat={repeat} count={count} offending={} outer={}",
+                frames_named(backtrace, "offending_leaf"),
+                frames_named(backtrace, "deep_site")
+            );
+        }
+        eprintln!(
+            "MARKER sites={} total={} other={}",
+            report.sites().len(),
+            report.total(),
+            report.other_sites()
+        );
+        return;
+    }
+    let err = run(
+        "a_repeat_captures_its_stack_only_up_to_the_offending_line",
+        &[],
+    );
+    let reports: Vec<&str> = err.lines().filter(|l| l.starts_with("REPORT ")).collect();
+    assert_eq!(
+        reports.len(),
+        2,
+        "a first report and the 10th's announcement:\n{err}"
+    );
+    let outer = |l: &str| -> usize { l.rsplit("outer=").next().unwrap().parse().unwrap() };
+    assert!(
+        reports[0].starts_with("REPORT repeat=false count=1 offending=1"),
+        "{err}"
+    );
+    assert!(outer(reports[0]) >= 2, "the first capture is whole: {err}");
+    assert_eq!(
+        reports[1], "REPORT repeat=true count=10 offending=1 outer=0",
+        "the repeat's capture ends at the offending frame:\n{err}"
+    );
+    assert!(err.contains("MARKER sites=1 total=10 other=0"), "{err}");
+}
+
+// Cut repeats count in the slot of their site's first capture (its short
+// key), not in slots of their own: 200 call stacks seen twice take 200 of
+// the site table's 256 slots, not 400.
+#[test]
+fn cut_repeats_take_no_slots_of_their_own() {
+    #[inline(never)]
+    fn leaf<const N: usize>() {
+        drop(black_box(vec![1u8; N]));
+    }
+    #[rustfmt::skip]
+    const LEAVES: [fn(); 200] = [leaf::<1>, leaf::<2>, leaf::<3>, leaf::<4>, leaf::<5>, leaf::<6>, leaf::<7>, leaf::<8>, leaf::<9>, leaf::<10>, leaf::<11>, leaf::<12>, leaf::<13>, leaf::<14>, leaf::<15>, leaf::<16>, leaf::<17>, leaf::<18>, leaf::<19>, leaf::<20>, leaf::<21>, leaf::<22>, leaf::<23>, leaf::<24>, leaf::<25>, leaf::<26>, leaf::<27>, leaf::<28>, leaf::<29>, leaf::<30>, leaf::<31>, leaf::<32>, leaf::<33>, leaf::<34>, leaf::<35>, leaf::<36>, leaf::<37>, leaf::<38>, leaf::<39>, leaf::<40>, leaf::<41>, leaf::<42>, leaf::<43>, leaf::<44>, leaf::<45>, leaf::<46>, leaf::<47>, leaf::<48>, leaf::<49>, leaf::<50>, leaf::<51>, leaf::<52>, leaf::<53>, leaf::<54>, leaf::<55>, leaf::<56>, leaf::<57>, leaf::<58>, leaf::<59>, leaf::<60>, leaf::<61>, leaf::<62>, leaf::<63>, leaf::<64>, leaf::<65>, leaf::<66>, leaf::<67>, leaf::<68>, leaf::<69>, leaf::<70>, leaf::<71>, leaf::<72>, leaf::<73>, leaf::<74>, leaf::<75>, leaf::<76>, leaf::<77>, leaf::<78>, leaf::<79>, leaf::<80>, leaf::<81>, leaf::<82>, leaf::<83>, leaf::<84>, leaf::<85>, leaf::<86>, leaf::<87>, leaf::<88>, leaf::<89>, leaf::<90>, leaf::<91>, leaf::<92>, leaf::<93>, leaf::<94>, leaf::<95>, leaf::<96>, leaf::<97>, leaf::<98>, leaf::<99>, leaf::<100>, leaf::<101>, leaf::<102>, leaf::<103>, leaf::<104>, leaf::<105>, leaf::<106>, leaf::<107>, leaf::<108>, leaf::<109>, leaf::<110>, leaf::<111>, leaf::<112>, leaf::<113>, leaf::<114>, leaf::<115>, leaf::<116>, leaf::<117>, leaf::<118>, leaf::<119>, leaf::<120>, leaf::<121>, leaf::<122>, leaf::<123>, leaf::<124>, leaf::<125>, leaf::<126>, leaf::<127>, leaf::<128>, leaf::<129>, leaf::<130>, leaf::<131>, leaf::<132>, leaf::<133>, leaf::<134>, leaf::<135>, leaf::<136>, leaf::<137>, leaf::<138>, leaf::<139>, leaf::<140>, leaf::<141>, leaf::<142>, leaf::<143>, leaf::<144>, leaf::<145>, leaf::<146>, leaf::<147>, leaf::<148>, leaf::<149>, leaf::<150>, leaf::<151>, leaf::<152>, leaf::<153>, leaf::<154>, leaf::<155>, leaf::<156>, leaf::<157>, leaf::<158>, leaf::<159>, leaf::<160>, leaf::<161>, leaf::<162>, leaf::<163>, leaf::<164>, leaf::<165>, leaf::<166>, leaf::<167>, leaf::<168>, leaf::<169>, leaf::<170>, leaf::<171>, leaf::<172>, leaf::<173>, leaf::<174>, leaf::<175>, leaf::<176>, leaf::<177>, leaf::<178>, leaf::<179>, leaf::<180>, leaf::<181>, leaf::<182>, leaf::<183>, leaf::<184>, leaf::<185>, leaf::<186>, leaf::<187>, leaf::<188>, leaf::<189>, leaf::<190>, leaf::<191>, leaf::<192>, leaf::<193>, leaf::<194>, leaf::<195>, leaf::<196>, leaf::<197>, leaf::<198>, leaf::<199>, leaf::<200>];
+    #[inline(never)]
+    fn round() {
+        let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+        for leaf in LEAVES {
+            leaf();
+        }
+    }
+    if child::is_child() {
+        staging::start_reporter().unwrap();
+        // Each round on a thread of its own: the same call stacks both times.
+        std::thread::spawn(round).join().unwrap();
+        staging::flush_reports();
+        std::thread::spawn(round).join().unwrap();
+        let report = staging::report();
+        eprintln!(
+            "MARKER total={} other={}",
+            report.total(),
+            report.other_sites()
+        );
+        return;
+    }
+    let err = run("cut_repeats_take_no_slots_of_their_own", &[]);
+    assert!(err.contains("MARKER total=400 other=0"), "{err}");
+}

@@ -564,11 +564,12 @@ md.append("Alternatives built and counted with callgrind (issue 13; the same ben
           "count of an out-of-order drop and the site of guards nested more than 16 deep, for 1 instruction "
           "(empty body) or 7 (around a call).\n")
 
-md.append("Why a repeated `LogBacktrace` violation costs more here than the issue's 2.2 µs: a repeat is a "
-          "stack capture (every frame from the allocator out to `main` is unwound, which is most of the "
-          "cost), a hash over the frames and one atomic add; the `--violation-cost` loop runs inside "
-          "criterion's deep call stack, and the cost follows the machine's load. The *Inline versus "
-          "off-thread* table measures the same repeat from a shallower loop (`report_cost`).\n")
+md.append("What a repeated `LogBacktrace` violation costs: a stack capture, a hash over the frames and one "
+          "atomic add. Unwinding is most of it, frame by frame; once a site is resolved, a repeat's capture "
+          "stops at the site's offending frame under the same guard (the frames further out cannot change "
+          "the site), so the cost no longer grows with the stack outside the user's line: criterion's deep "
+          "stack here, an executor's or a driver thread's in a service. At 7f224e5, which unwound the whole "
+          "stack, the same loop cost 3.34 µs.\n")
 
 dis = read(os.path.join(OUT, "disasm.txt"))
 if dis:

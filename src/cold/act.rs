@@ -63,12 +63,13 @@ pub(crate) fn record_pending(s: &ThreadState, e: Event, boundary: usize) {
 /// thread only captures and enqueues), else here.
 ///
 /// The first violation from each call site is reported in full; repeats
-/// cost a stack capture, a hash and an atomic add, and are announced at
+/// cost a stack capture (up to the site's line once the site is resolved:
+/// `Frames::capture_site`), a hash and an atomic add, and are announced at
 /// counts 10, 100, 1,000, … — at most one line per site per power of ten.
 fn log(s: &ThreadState, event: Event, boundary: usize) {
-    let frames = Frames::capture(boundary);
     let guard = s.site.get();
-    let seen = sites::observe(Record::site_hash(&event, &frames), event.op);
+    let frames = Frames::capture_site(boundary, guard);
+    let seen = sites::observe(Record::site_hash(&event, &frames), event.op, frames.cut);
     let queued = queue::is_active();
     let job = match seen {
         Seen::First { id } => Job::First { id },

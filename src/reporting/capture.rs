@@ -10,6 +10,9 @@
 
 use core::cell::Cell;
 use core::fmt;
+use core::panic::Location;
+
+use super::stop_frames;
 
 use crate::state::event::Event;
 use crate::sys;
@@ -25,6 +28,9 @@ pub(crate) struct Frames {
     /// Index of the first frame above the capturing function (the frame
     /// that called into `CountingAlloc`), when it was found.
     pub(crate) caller: Option<usize>,
+    /// The capture stopped at a known site's offending frame (see
+    /// [`Frames::capture_site`]), short of the stack's end.
+    pub(crate) cut: bool,
 }
 
 impl Frames {
@@ -32,6 +38,7 @@ impl Frames {
         ips: [0; MAX_FRAMES],
         len: 0,
         caller: None,
+        cut: false,
     };
 
     /// Captures the current call stack without allocating or locking, and
@@ -40,6 +47,24 @@ impl Frames {
     /// by its address, which does not depend on inlining or symbol names).
     #[inline(never)]
     pub(crate) fn capture(boundary: usize) -> Frames {
+        Frames::capture_until(boundary, |_| false)
+    }
+
+    /// [`Frames::capture`] for `Policy::LogBacktrace`, which stops at the
+    /// offending frame of a site already resolved under `guard` (see
+    /// `stop_frames`): the frames further out cannot change the site.
+    #[inline(never)]
+    pub(crate) fn capture_site(
+        boundary: usize,
+        guard: Option<&'static Location<'static>>,
+    ) -> Frames {
+        Frames::capture_until(boundary, |ip| stop_frames::contains(ip, guard))
+    }
+
+    /// Captures up to and including the first frame for which `stop_after`
+    /// is true.
+    #[inline(always)]
+    fn capture_until(boundary: usize, stop_after: impl Fn(usize) -> bool) -> Frames {
         const SEARCH: usize = 16;
         let mut frames = Frames::EMPTY;
         // SAFETY: `trace_unsynchronized` is unsafe only because it does not
@@ -57,6 +82,12 @@ impl Frames {
                         frames.caller = Some(frames.len + 1);
                     }
                     frames.push(ip);
+                    // A stop is a frame of the user's code, never one of
+                    // alloc_guard's own (those before the boundary).
+                    if stop_after(ip) {
+                        frames.cut = true;
+                        return false;
+                    }
                 }
                 frames.len < MAX_FRAMES
             });
@@ -69,6 +100,19 @@ impl Frames {
             *slot = ip;
             self.len += 1;
         }
+    }
+
+    /// These frames cut after the first frame whose return address is
+    /// `ip`, as [`Frames::capture_site`] captures them once `ip` is a stop;
+    /// `None` if no such frame was captured.
+    pub(crate) fn cut_after(&self, ip: usize) -> Option<Frames> {
+        let from = self.caller.unwrap_or(0);
+        let at = self.all().get(from..)?.iter().position(|&x| x == ip)?;
+        Some(Frames {
+            len: from + at + 1,
+            cut: true,
+            ..*self
+        })
     }
 
     /// Every captured frame, innermost first.

@@ -51,7 +51,10 @@ pub(crate) fn describe(e: &Event) -> impl fmt::Display + '_ {
 /// the user's code (file, line, column) and the guard that was active — not
 /// the whole stack, so two threads, two executor paths or two operations
 /// from one line are one site (and an unrolled loop body too).
-pub(crate) fn site_key(v: &Record, guard: Option<&Location<'_>>) -> u64 {
+///
+/// Also returns the return address of the offending call's frame when it
+/// is the user's code (the frame a repeat's capture may stop at).
+pub(crate) fn site_key(v: &Record, guard: Option<&Location<'_>>) -> (u64, Option<usize>) {
     struct Fnv(u64);
     impl core::hash::Hasher for Fnv {
         fn finish(&self) -> u64 {
@@ -68,17 +71,23 @@ pub(crate) fn site_key(v: &Record, guard: Option<&Location<'_>>) -> u64 {
     guard.map(|g| (g.file(), g.line(), g.column())).hash(&mut h);
     let mut whole_stack = Fnv(h.0);
     v.event.op.hash(&mut whole_stack);
+    let mut offending_ip = 0;
     let found = walk_frames(&v.frames, |sym, role| {
         if role == Role::Offending {
             (sym.file, sym.line, sym.col).hash(&mut h);
+            offending_ip = sym.ip;
         }
         (sym.name, sym.file, sym.line, sym.col).hash(&mut whole_stack);
         true
     });
     // Without a frame of the user's code, the whole resolved stack and the
     // operation say where.
-    let key = if found == Found::User { h } else { whole_stack };
-    core::hash::Hasher::finish(&key).max(1)
+    let (key, stop) = if found == Found::User {
+        (h, Some(offending_ip))
+    } else {
+        (whole_stack, None)
+    };
+    (core::hash::Hasher::finish(&key).max(1), stop)
 }
 
 /// Up to `max` lines of frames from the offending call outwards; the

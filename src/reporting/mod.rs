@@ -14,6 +14,7 @@ pub(crate) mod sink;
 pub(crate) mod site_reports;
 pub(crate) mod sites;
 pub(crate) mod stderr;
+pub(crate) mod stop_frames;
 pub(crate) mod summary;
 pub(crate) mod suppressions;
 pub(crate) mod symbols;

@@ -21,6 +21,7 @@ use super::format;
 use super::sink::emit;
 use super::sites::{self, SiteData};
 use super::stderr::Stderr;
+use super::stop_frames;
 use super::suppressions;
 use super::violation::Violation;
 use crate::state::policy::Policy;
@@ -56,7 +57,15 @@ pub(crate) fn write(entry: &Entry) {
 }
 
 fn first(id: u32, record: &Record, guard: Option<&'static Location<'static>>) {
-    let source = format::site_key(record, guard);
+    let (source, stop) = format::site_key(record, guard);
+    // Later captures of this stack under this guard end at its line, and
+    // count in this slot (the short key first, so none takes a slot).
+    if let Some(ip) = stop {
+        if let Some(cut) = record.frames.cut_after(ip).filter(|_| !record.frames.cut) {
+            sites::add_short_key(Record::site_hash(&record.event, &cut), id);
+        }
+        stop_frames::insert(ip, guard);
+    }
     if let Some((target, count)) = sites::merge_into_same_source(id, source) {
         if is_announced(count) && is_reportable(target) {
             emit(&Violation::new(

@@ -156,8 +156,17 @@ impl OpCounts {
 }
 
 /// Counts one violation of operation `op` from the call stack with `hash`
-/// (never 0).
-pub(crate) fn observe(hash: u64, op: Operation) -> Seen {
+/// (never 0). `cut`: the capture stopped at a known site's offending frame
+/// (see `stop_frames`), so its hash may be that site's short key.
+pub(crate) fn observe(hash: u64, op: Operation, cut: bool) -> Seen {
+    if let Some(id) = cut.then(|| short_key(hash)).flatten() {
+        let target = slot(id).map_or(id, |s| match s.alias.load(Ordering::Relaxed) {
+            0 => id,
+            alias => alias,
+        });
+        let count = add_count(target, OpCounts::index(op), 1);
+        return Seen::Again { id: target, count };
+    }
     let start = (hash as usize) % CAPACITY;
     for i in 0..CAPACITY {
         let id = ((start + i) % CAPACITY) as u32 + 1;
@@ -190,6 +199,50 @@ pub(crate) fn observe(hash: u64, op: Operation) -> Seen {
     Seen::Other {
         count: OTHER.fetch_add(1, Ordering::Relaxed) + 1,
     }
+}
+
+/// Short keys: the hash of a site's call stack cut after its offending
+/// frame (what a repeat captures once the site is resolved, see
+/// `stop_frames`), with the number of the slot its whole stack was counted
+/// in, so that repeats count there instead of taking slots of their own: a
+/// hash's high 48 bits and the slot's number in the low 16.
+static SHORT_KEYS: [AtomicU64; 2 * CAPACITY] = [const { AtomicU64::new(0) }; 2 * CAPACITY];
+
+/// Slots of `SHORT_KEYS` a lookup or an insert probes.
+const SHORT_PROBES: usize = 16;
+
+/// Maps short key `hash` to slot `id` (see [`SHORT_KEYS`]); once that
+/// table is full, such repeats take slots of their own (and are merged
+/// with their site when resolved).
+pub(crate) fn add_short_key(hash: u64, id: u32) {
+    let key = hash & !OWNER_BITS;
+    for i in 0..SHORT_PROBES {
+        let Some(entry) = SHORT_KEYS.get((hash as usize).wrapping_add(i) % SHORT_KEYS.len()) else {
+            return;
+        };
+        match entry.compare_exchange(0, key | u64::from(id), Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) if now & !OWNER_BITS == key => return,
+            Err(_) => {}
+        }
+    }
+}
+
+/// The slot short key `hash` counts in, if it is known.
+fn short_key(hash: u64) -> Option<u32> {
+    let key = hash & !OWNER_BITS;
+    for i in 0..SHORT_PROBES {
+        let now = SHORT_KEYS
+            .get((hash as usize).wrapping_add(i) % SHORT_KEYS.len())?
+            .load(Ordering::Relaxed);
+        if now == 0 {
+            return None;
+        }
+        if now & !OWNER_BITS == key {
+            return Some((now & OWNER_BITS) as u32);
+        }
+    }
+    None
 }
 
 /// Which slot owns each site key, claimed with one compare-and-swap, so two

@@ -59,6 +59,9 @@ pub(crate) fn origin_of_file(file: &str) -> Origin {
 
 /// One resolved (possibly inlined) frame of a call stack.
 pub(crate) struct Symbol<'a> {
+    /// The return address of the frame it belongs to (several inlined
+    /// functions share one).
+    pub(crate) ip: usize,
     pub(crate) name: &'a str,
     pub(crate) file: Option<&'a Path>,
     pub(crate) line: Option<u32>,
@@ -383,6 +386,7 @@ fn each_symbol(ips: &[usize], mut visit: impl FnMut(&Symbol<'_>) -> bool) {
                 }
             }
             let symbol = Symbol {
+                ip,
                 name: name.as_str(),
                 file: sym.filename(),
                 line: sym.lineno(),
@@ -394,6 +398,7 @@ fn each_symbol(ips: &[usize], mut visit: impl FnMut(&Symbol<'_>) -> bool) {
             let mut name = FixedBuf::<32>::new();
             let _ = write!(name, "{ip:#x}");
             go_on = visit(&Symbol {
+                ip,
                 name: name.as_str(),
                 file: None,
                 line: None,
@@ -424,6 +429,7 @@ mod tests {
 
     fn sym<'a>(name: &'a str, file: Option<&'a str>) -> Symbol<'a> {
         Symbol {
+            ip: 0,
             name,
             file: file.map(Path::new),
             line: Some(1),

@@ -77,8 +77,7 @@ impl Forked {
     /// if it was killed by a signal). Fails the test if it runs past 60 s.
     fn wait(self) -> (Option<i32>, String) {
         let out = permit_alloc(|| read_all(self.read_fd));
-        let status =
-            wait_for(self.pid, Duration::from_secs(60)).expect("the forked child hung");
+        let status = wait_for(self.pid, Duration::from_secs(60)).expect("the forked child hung");
         (exit_code(status), out)
     }
 }
@@ -106,7 +105,10 @@ unsafe fn fork_into_pipe() -> Option<Forked> {
             None
         } else {
             libc::close(fds[1]);
-            Some(Forked { pid, read_fd: fds[0] })
+            Some(Forked {
+                pid,
+                read_fd: fds[0],
+            })
         }
     }
 }
