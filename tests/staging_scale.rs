@@ -503,3 +503,107 @@ fn cut_repeats_take_no_slots_of_their_own() {
     let err = run("cut_repeats_take_no_slots_of_their_own", &[]);
     assert!(err.contains("MARKER total=400 other=0"), "{err}");
 }
+
+/// Yields `n` items; allocates in `next` (the callback's own line) when
+/// `allocate` is set.
+struct Items {
+    n: u8,
+    allocate: bool,
+}
+
+impl Iterator for Items {
+    type Item = u8;
+    #[inline(never)]
+    fn next(&mut self) -> Option<u8> {
+        if self.n == 0 {
+            return None;
+        }
+        self.n -= 1;
+        if self.allocate {
+            drop(black_box(Box::new(self.n)));
+        }
+        Some(self.n)
+    }
+}
+
+/// One call into std (`Vec::extend`) that reaches either std's own
+/// allocation (the vector grows: this line is the offending one) or the
+/// user's `Items::next` (its line is).
+#[inline(never)]
+fn fill(v: &mut Vec<u8>, items: Items) {
+    v.extend(items);
+}
+
+#[inline(never)]
+fn guarded(f: impl FnOnce()) {
+    let _guard = NoAllocGuard::allowing_frees(Policy::LogBacktrace);
+    f();
+}
+
+#[inline(never)]
+fn first_round() {
+    guarded(|| {
+        fill(
+            &mut black_box(Vec::new()),
+            Items {
+                n: 1,
+                allocate: false,
+            },
+        )
+    });
+}
+
+#[inline(never)]
+fn second_round() {
+    let mut v = black_box(Vec::with_capacity(8));
+    guarded(|| {
+        fill(
+            &mut v,
+            Items {
+                n: 1,
+                allocate: true,
+            },
+        )
+    });
+}
+
+// A capture may stop at a known site's line while a new site's offending
+// call is further in (here `fill`'s call into std leads to std's growth
+// first, to the user's `next` after): the new site is reported with its
+// whole stack all the same.
+#[test]
+fn a_new_site_behind_a_known_line_is_reported_with_its_whole_stack() {
+    use std::sync::Mutex;
+    static FIRSTS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    if child::is_child() {
+        staging::set_reporter(|v| {
+            if !v.is_repeat() {
+                let entry = (v.location().to_string(), v.backtrace().to_string());
+                FIRSTS.lock().unwrap().push(entry);
+            }
+        })
+        .unwrap();
+        std::thread::spawn(first_round).join().unwrap();
+        staging::flush_reports();
+        std::thread::spawn(second_round).join().unwrap();
+        staging::flush_reports();
+        for (at, backtrace) in FIRSTS.lock().unwrap().iter() {
+            eprintln!(
+                "FIRST at={at} second_round={}",
+                frames_named(backtrace, "second_round")
+            );
+        }
+        return;
+    }
+    let err = run(
+        "a_new_site_behind_a_known_line_is_reported_with_its_whole_stack",
+        &[],
+    );
+    let firsts: Vec<&str> = err.lines().filter(|l| l.starts_with("FIRST ")).collect();
+    assert_eq!(firsts.len(), 2, "{err}");
+    assert!(firsts[0].contains("fill"), "{err}");
+    assert!(
+        firsts[1].contains("next") && !firsts[1].ends_with("second_round=0"),
+        "the second site's report shows the frames outside `fill`:\n{err}"
+    );
+}

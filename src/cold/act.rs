@@ -79,6 +79,12 @@ fn log(s: &ThreadState, event: Event, boundary: usize) {
         Seen::Other { count } if is_announced(count) || count == 1 => Job::TableFull { count },
         _ => return,
     };
+    // A new site's report shows its whole stack: a capture cut at another
+    // site's line (this one's offending call is further in) is taken again.
+    let frames = match job {
+        Job::First { .. } if frames.cut => Frames::capture(boundary),
+        _ => frames,
+    };
     let entry = Entry {
         job,
         record: Record {
