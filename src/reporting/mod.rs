@@ -8,6 +8,7 @@ pub(crate) mod entry;
 pub(crate) mod fixed_buf;
 pub(crate) mod format;
 pub(crate) mod json;
+pub(crate) mod key_table;
 pub(crate) mod output;
 pub(crate) mod queue;
 pub(crate) mod sink;

@@ -18,6 +18,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use super::call_site::CallSite;
 use super::capture::ThreadName;
+use super::key_table::KeyTable;
 use crate::state::event::{Event, Operation};
 
 /// How many distinct sites the table holds.
@@ -206,43 +207,20 @@ pub(crate) fn observe(hash: u64, op: Operation, cut: bool) -> Seen {
 /// `stop_frames`), with the number of the slot its whole stack was counted
 /// in, so that repeats count there instead of taking slots of their own: a
 /// hash's high 48 bits and the slot's number in the low 16.
-static SHORT_KEYS: [AtomicU64; 2 * CAPACITY] = [const { AtomicU64::new(0) }; 2 * CAPACITY];
-
-/// Slots of `SHORT_KEYS` a lookup or an insert probes.
-const SHORT_PROBES: usize = 16;
+static SHORT_KEYS: KeyTable<{ 2 * CAPACITY }> = KeyTable::new();
 
 /// Maps short key `hash` to slot `id` (see [`SHORT_KEYS`]); once that
 /// table is full, such repeats take slots of their own (and are merged
 /// with their site when resolved).
 pub(crate) fn add_short_key(hash: u64, id: u32) {
-    let key = hash & !OWNER_BITS;
-    for i in 0..SHORT_PROBES {
-        let Some(entry) = SHORT_KEYS.get((hash as usize).wrapping_add(i) % SHORT_KEYS.len()) else {
-            return;
-        };
-        match entry.compare_exchange(0, key | u64::from(id), Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(now) if now & !OWNER_BITS == key => return,
-            Err(_) => {}
-        }
-    }
+    SHORT_KEYS.insert((hash & !OWNER_BITS) | u64::from(id), OWNER_BITS);
 }
 
 /// The slot short key `hash` counts in, if it is known.
 fn short_key(hash: u64) -> Option<u32> {
-    let key = hash & !OWNER_BITS;
-    for i in 0..SHORT_PROBES {
-        let now = SHORT_KEYS
-            .get((hash as usize).wrapping_add(i) % SHORT_KEYS.len())?
-            .load(Ordering::Relaxed);
-        if now == 0 {
-            return None;
-        }
-        if now & !OWNER_BITS == key {
-            return Some((now & OWNER_BITS) as u32);
-        }
-    }
-    None
+    SHORT_KEYS
+        .find(hash, OWNER_BITS)
+        .map(|entry| (entry & OWNER_BITS) as u32)
 }
 
 /// Which slot owns each site key, claimed with one compare-and-swap, so two

@@ -13,17 +13,12 @@
 )]
 
 use core::panic::Location;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Slots of the table: four per site of the site table is plenty (a site
-/// has one offending frame per guard it is seen under).
-const SLOTS: usize = 1024;
+use super::key_table::KeyTable;
 
-/// Slots a lookup or an insert probes before giving up.
-const PROBES: usize = 16;
-
-/// Keys of (offending frame, guard) pairs; 0 is an empty slot.
-static KEYS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+/// (offending frame, guard) pairs: four per slot of the site table is
+/// plenty (a site has one offending frame per guard it is seen under).
+static STOPS: KeyTable<1024> = KeyTable::new();
 
 /// The key of return address `ip` under `guard` (never 0).
 fn key(ip: usize, guard: Option<&'static Location<'static>>) -> u64 {
@@ -37,34 +32,13 @@ fn key(ip: usize, guard: Option<&'static Location<'static>>) -> u64 {
 /// (a resolved site's offending frame). Once the table is full, further
 /// frames are not remembered: their captures stay whole.
 pub(crate) fn insert(ip: usize, guard: Option<&'static Location<'static>>) {
-    let key = key(ip, guard);
-    for i in 0..PROBES {
-        let Some(slot) = KEYS.get((key as usize).wrapping_add(i) % SLOTS) else {
-            return;
-        };
-        match slot.compare_exchange(0, key, Relaxed, Relaxed) {
-            Ok(_) => return,
-            Err(now) if now == key => return,
-            Err(_) => {}
-        }
-    }
+    STOPS.insert(key(ip, guard), 0);
 }
 
 /// Whether a capture under `guard` may stop at return address `ip`.
 #[inline]
 pub(crate) fn contains(ip: usize, guard: Option<&'static Location<'static>>) -> bool {
-    let key = key(ip, guard);
-    for i in 0..PROBES {
-        match KEYS
-            .get((key as usize).wrapping_add(i) % SLOTS)
-            .map(|s| s.load(Relaxed))
-        {
-            Some(0) | None => return false,
-            Some(k) if k == key => return true,
-            Some(_) => {}
-        }
-    }
-    false
+    STOPS.find(key(ip, guard), 0).is_some()
 }
 
 #[cfg(test)]
