@@ -268,5 +268,6 @@ fn policies_overridden_mid_scope_each_act_by_their_own_rule() {
         assert_eq!(inner.violations(), 0);
     }
     assert_clean_state();
+    alloc_guard::staging::flush_reports(); // reports first, then the marker
     eprintln!("POLICIES ok");
 }
